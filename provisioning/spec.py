@@ -147,7 +147,7 @@ def _cross_field_problems(spec: Spec) -> list[Problem]:
         elif int(tag.split(".")[0]) not in (2, 3):
             add("registry.image", reg.image, "spotreg renders configuration for registry majors 2 and 3 only")
     if spec.open_to_world and tls.mode == "none":
-        add("tls.mode", tls.mode, "a registry open to 0.0.0.0/0 or ::/0 needs TLS: tls.mode = 'none' is for named CIDRs")
+        add("tls.mode", tls.mode, "a registry open to 0.0.0.0/0 or ::/0 needs TLS; 'none' is for named CIDRs")
     if tls.mode == "letsencrypt" and (dns.mode == "none" or dns.hostname is None):
         add("dns.hostname", dns.hostname, "letsencrypt needs a public host name kept current by dns.mode")
     if dns.mode in ("route53", "namecheap") and dns.hostname is None:

@@ -1,0 +1,100 @@
+"""`spotreg verify`: run a tier's suites with pytest and write reports/ (JUnit XML and summary.json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PYTEST_NO_TESTS = 5
+MIB = 1024 * 1024
+
+
+def _target(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The target's name and the pytest arguments that select it."""
+    if args.live:
+        if args.config is None:
+            raise SystemExit("spotreg verify --live needs --config FILE")
+        return "live", ["suites/live", "--live", "--config", str(args.config)]
+    if args.endpoint:
+        return "smoke", ["suites/smoke", "--endpoint", args.endpoint]
+    return "offline", ["suites/offline", "suites/stack", "-n", str(min(2, os.cpu_count() or 1))]
+
+
+def _junit_counts(path: Path) -> dict[str, int]:
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    if not path.exists():
+        return counts
+    root = ET.parse(path).getroot()  # noqa: S314 - our own pytest's output
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    for suite in suites:
+        for key in counts:
+            counts[key] += int(suite.get(key, "0"))
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    return counts
+
+
+def summarize_phases(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per phase: how many times it ran, total and mean seconds, bytes and MiB/s."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        grouped[record["phase"]].append(record)
+    summary = {}
+    for phase, rows in grouped.items():
+        seconds = sum(r["seconds"] for r in rows)
+        moved = sum(r["bytes"] for r in rows)
+        summary[phase] = {
+            "count": len(rows),
+            "total_seconds": round(seconds, 3),
+            "mean_seconds": round(seconds / len(rows), 3),
+            "bytes": moved,
+            "mib_per_s": round(moved / MIB / seconds, 2) if moved and seconds > 0 else 0.0,
+        }
+    return summary
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Run pytest for the chosen target, then write summary.json next to junit.xml."""
+    reports: Path = args.reports
+    phases_dir = reports / "phases"
+    shutil.rmtree(phases_dir, ignore_errors=True)
+    phases_dir.mkdir(parents=True, exist_ok=True)
+    target, selection = _target(args)
+    junit = reports / "junit.xml"
+    command = [sys.executable, "-m", "pytest", *selection, f"--junitxml={junit}", *args.pytest_args]
+    env = {**os.environ, "SPOTREG_PHASES_DIR": str(phases_dir), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    code = subprocess.call(command, env=env)
+    wall = time.perf_counter() - clock
+    records = []
+    for path in sorted(phases_dir.glob("*.jsonl")):
+        records += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    tests = _junit_counts(junit)
+    if code == PYTEST_NO_TESTS:
+        print("spotreg verify: pytest collected no tests: that is a failure, not a pass", file=sys.stderr)
+        code = 1
+    summary = {
+        "target": target,
+        "started": started.isoformat(timespec="seconds"),
+        "wall_seconds": round(wall, 2),
+        "exit_code": code,
+        "passed": code == 0,
+        "tests": tests,
+        "phases": summarize_phases(records),
+        "bytes_moved": sum(r["bytes"] for r in records),
+        "command": command,
+    }
+    (reports / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    verdict = "passed" if code == 0 else "FAILED"
+    print(f"spotreg verify --{target}: {verdict} in {wall:.1f} s; wrote {junit} and {reports / 'summary.json'}")
+    return code
