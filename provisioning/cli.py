@@ -61,7 +61,11 @@ def _provisioner(args: argparse.Namespace) -> Any:
 
     spec = load_spec(args.config)
     clients = make_clients(spec.deployment.region, endpoint_url=args.endpoint_url)
-    return Provisioner(spec, clients, progress=lambda message: err.print(f"· {message}", style="dim", markup=False))
+
+    def progress(message: str) -> None:
+        err.print(f"· {message}", style="dim", markup=False)
+
+    return Provisioner(spec, clients, progress=progress)
 
 
 def _print(result: Any) -> None:
@@ -154,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None, help="only this run's resources")
     p.add_argument("--expired-before", default=None, help="ISO time; default: now")
     p.add_argument("--delete", action="store_true", help="delete what is listed")
+    from provisioning.cost import add_cost_arguments, cmd_cost
+
+    p = command("cost", cmd_cost, "monthly cost estimate with line items, next to ECR and the 2014 recipe")
+    add_cost_arguments(p)
     p = command("verify", cmd_verify, "run the verification suites and write reports/")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--offline", action="store_true", help="moto AWS, local registry container, local S3")

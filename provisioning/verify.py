@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from provisioning.report_html import write_reports
+
 PYTEST_NO_TESTS = 5
 MIB = 1024 * 1024
 
@@ -95,6 +97,7 @@ def run_verify(args: argparse.Namespace) -> int:
         "command": command,
     }
     (reports / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    page = write_reports(summary, reports)
     verdict = "passed" if code == 0 else "FAILED"
-    print(f"spotreg verify --{target}: {verdict} in {wall:.1f} s; wrote {junit} and {reports / 'summary.json'}")
+    print(f"spotreg verify --{target}: {verdict} in {wall:.1f} s; wrote {junit}, summary.json and {page}")
     return code

@@ -15,7 +15,7 @@
 set -euo pipefail
 
 stack_packages=(docker.io docker-registry busybox-static)
-optional_packages=(cloud-init shellcheck apache2-utils)
+optional_packages=(cloud-init shellcheck apache2-utils chromium)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 

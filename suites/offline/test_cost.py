@@ -1,0 +1,288 @@
+"""The cost model: line items that add up, the charges people forget, caps, price overrides, clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provisioning.cost import (
+    PriceError,
+    add_cost_arguments,
+    cmd_cost,
+    estimate_monthly_cost,
+    health_checks_per_month,
+    load_prices,
+    spot_mean_from_history,
+)
+from provisioning.spec import Spec, spec_from_mapping
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "spotreg.toml"
+REQUIRED_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
+DEFAULT_TYPES = ("t4g.micro", "t3.micro", "t4g.small", "t3.small", "t4g.nano", "t3.nano", "t3a.micro")
+PRICES = load_prices(None)
+
+
+def spec(**sections: dict[str, Any]) -> Spec:
+    mapping: dict[str, Any] = {
+        "deployment": {"name": "costs", "region": "us-east-1"},
+        "storage": {"bucket": "spotreg-cost-images"},
+        "network": {"operator_cidrs": ["203.0.113.7/32"]},
+        "dns": {"mode": "none"},
+        "registry": {"users": [{"name": "ci", "password": "env:SPOTREG_PASSWORD_CI"}]},
+    }
+    for name, values in sections.items():
+        mapping[name] = {**mapping.get(name, {}), **values}
+    return spec_from_mapping(mapping)
+
+
+def estimate(the_spec: Spec | None = None, prices: Any = PRICES, **usage: Any) -> Any:
+    arguments: dict[str, Any] = {
+        "stored_gib": 5,
+        "pushes_per_month": 100,
+        "pulls_per_month": 1000,
+        "egress_gib": 10,
+        "spot_price_per_hour": Decimal("0.0031"),
+    }
+    arguments.update(usage)
+    return estimate_monthly_cost(the_spec or spec(), prices, **arguments)
+
+
+def test_the_price_file_has_its_date_sources_regions_and_the_default_types() -> None:
+    assert datetime.strptime(PRICES.as_of, "%Y-%m-%d")
+    assert PRICES.source and all(url.startswith("https://") for url in PRICES.source.values())
+    for region in REQUIRED_REGIONS:
+        for instance_type in DEFAULT_TYPES:
+            assert PRICES.on_demand(region, instance_type) > 0
+    assert PRICES.public_ipv4_per_hour == Decimal("0.005")
+
+
+def test_line_items_add_up_to_the_total_to_the_cent() -> None:
+    result = estimate()
+    assert result.total == sum(item.amount for item in result.items)
+    assert all(item.amount == item.amount.quantize(Decimal("0.01")) for item in result.items)
+    expected = {"instance", "ebs", "public_ipv4", "s3_storage", "s3_health_checks", "egress"}
+    assert {i.key for i in result.items} >= expected
+    assert json.loads(json.dumps(result.to_dict()))["monthly_total"] == str(result.total)
+
+
+def test_the_public_ipv4_address_is_charged_and_is_the_largest_item_on_spot() -> None:
+    result = estimate()
+    ipv4 = result.item("public_ipv4")
+    assert ipv4.amount == Decimal("3.65")  # 730 h x $0.005
+    assert ipv4.amount == max(item.amount for item in result.items)
+
+
+def test_ebs_is_priced_by_the_spec_volume_size_and_region() -> None:
+    small = estimate(spec(instance={"volume_gb": 8})).item("ebs")
+    large = estimate(spec(instance={"volume_gb": 30})).item("ebs")
+    assert (small.quantity, small.amount) == (Decimal(8), Decimal("0.64"))
+    assert large.amount == Decimal("2.40")
+    frankfurt = estimate(spec(deployment={"region": "eu-central-1"})).item("ebs")
+    assert frankfurt.unit_price == Decimal("0.0952")
+
+
+@pytest.mark.parametrize("interval", [60, 120, 300, 600, 3600, 43200])
+def test_health_check_requests_scale_inversely_with_the_interval(interval: int) -> None:
+    result = estimate(spec(registry={"health_interval_seconds": interval}))
+    checks = result.item("s3_health_checks")
+    assert checks.quantity == 730 * 3600 // interval  # one LIST per whole interval in a 730-hour month
+    doubled = estimate(spec(registry={"health_interval_seconds": interval * 2})).item("s3_health_checks")
+    assert doubled.quantity in (checks.quantity // 2, (checks.quantity + 1) // 2)
+    the_spec = spec(registry={"health_interval_seconds": interval})
+    assert checks.quantity == health_checks_per_month(the_spec, Decimal(730))
+
+
+def test_the_registry_default_interval_of_10_s_would_cost_real_money() -> None:
+    # spotreg's 300 s default against distribution's 10 s one: 30 times fewer LIST requests
+    every_300 = estimate(spec(registry={"health_interval_seconds": 300})).item("s3_health_checks")
+    every_60 = estimate(spec(registry={"health_interval_seconds": 60})).item("s3_health_checks")
+    assert every_300.quantity == 8760 and every_300.amount == Decimal("0.04")
+    assert every_60.quantity == 43800 and every_60.amount == Decimal("0.22")
+
+
+def test_max_price_caps_the_instance_item() -> None:
+    capped = estimate(spec(instance={"max_price": "0.002"}), spot_price_per_hour=Decimal("0.0031"))
+    instance = capped.item("instance")
+    assert instance.unit_price == Decimal("0.002")
+    assert instance.amount == Decimal("1.46")
+    assert "max_price" in capped.rate_basis
+
+
+def test_the_on_demand_price_is_the_ceiling_and_the_default_without_a_spot_price() -> None:
+    above = estimate(spot_price_per_hour=Decimal("0.05")).item("instance")
+    assert above.unit_price == Decimal("0.0084")
+    unknown = estimate(spot_price_per_hour=None)
+    assert unknown.item("instance").unit_price == Decimal("0.0084")
+    assert "no spot price" in unknown.rate_basis
+
+
+def test_spot_is_compared_with_on_demand_ecr_and_the_recipe_claim() -> None:
+    result = estimate(stored_gib=5, egress_gib=10)
+    assert result.comparison("recipe_claim").monthly == Decimal("3.00")
+    assert result.comparison("ecr").monthly == Decimal("0.50")  # 5 GB x $0.10, egress within the free 100 GB
+    assert result.comparison("on_demand").monthly > result.total
+
+
+def test_egress_beyond_the_free_100_gb_is_charged() -> None:
+    free = estimate(egress_gib=100).item("egress")
+    paid = estimate(egress_gib=150).item("egress")
+    assert free.amount == 0
+    assert (paid.quantity, paid.amount) == (Decimal(50), Decimal("4.50"))
+
+
+def test_an_override_file_changes_a_price_and_keeps_the_others(tmp_path: Path) -> None:
+    override = tmp_path / "prices.json"
+    override.write_text(
+        json.dumps({"as_of": "2030-01-01", "regions": {"us-east-1": {"on_demand_per_hour": {"t4g.micro": 0.02}}}})
+    )
+    prices = load_prices(override)
+    assert prices.as_of == "2030-01-01"
+    assert prices.on_demand("us-east-1", "t4g.micro") == Decimal("0.02")
+    assert prices.on_demand("us-east-1", "t3.micro") == Decimal("0.0104")
+    result = estimate(prices=prices, spot_price_per_hour=None)
+    assert result.item("instance").amount == Decimal("14.60")
+    assert str(override) in result.prices_origin
+
+
+def test_an_override_file_can_add_a_region(tmp_path: Path) -> None:
+    region = json.loads(json.dumps(PRICES.regions["us-east-1"].model_dump(), default=str))
+    override = tmp_path / "prices.json"
+    override.write_text(json.dumps({"regions": {"ap-south-1": region}}))
+    result = estimate(spec(deployment={"region": "ap-south-1"}), prices=load_prices(override))
+    assert result.region == "ap-south-1"
+
+
+def test_an_unknown_instance_type_is_a_clear_error() -> None:
+    with pytest.raises(PriceError) as caught:
+        estimate(spec(instance={"types": ["m7g.medium"]}))
+    message = str(caught.value)
+    assert "instance.types = 'm7g.medium'" in message
+    assert "no on-demand price" in message and "--prices" in message
+
+
+def test_an_unknown_region_is_a_clear_error() -> None:
+    with pytest.raises(PriceError) as caught:
+        estimate(spec(deployment={"region": "ap-south-1"}))
+    assert "deployment.region = 'ap-south-1'" in str(caught.value)
+    assert "us-east-1" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ({"public_ipv4_per_hour": "a lot"}, "public_ipv4_per_hour"),
+        ({"regions": {"us-east-1": {"egress_per_gb": -1}}}, "regions.us-east-1.egress_per_gb"),
+        ({"public_ipv4_per_hr": 0.004}, "public_ipv4_per_hr"),
+    ],
+)
+def test_a_bad_override_names_the_field(tmp_path: Path, content: dict[str, Any], field: str) -> None:
+    override = tmp_path / "prices.json"
+    override.write_text(json.dumps(content))
+    with pytest.raises(PriceError) as caught:
+        load_prices(override)
+    assert f"{field} = " in str(caught.value)
+    assert str(override) in str(caught.value)
+
+
+def test_a_missing_or_broken_override_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PriceError, match=r"--prices = .*does not exist"):
+        load_prices(tmp_path / "absent.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(PriceError, match="not valid JSON"):
+        load_prices(broken)
+
+
+MONEY = st.decimals(min_value=0, max_value=100_000, places=2, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(stored=st.tuples(MONEY, MONEY), egress=st.tuples(MONEY, MONEY))
+def test_the_total_is_monotonic_in_stored_gib_and_egress(
+    stored: tuple[Decimal, Decimal], egress: tuple[Decimal, Decimal]
+) -> None:
+    the_spec = spec()
+    low = estimate(the_spec, stored_gib=min(stored), egress_gib=min(egress))
+    high = estimate(the_spec, stored_gib=max(stored), egress_gib=max(egress))
+    mixed = estimate(the_spec, stored_gib=max(stored), egress_gib=min(egress))
+    assert low.total <= mixed.total <= high.total
+    assert low.total == sum(item.amount for item in low.items)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spotreg cost")
+    add_cost_arguments(parser)
+    return parser
+
+
+def test_cmd_cost_prints_json_with_the_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+    for variable in ("SPOTREG_INSTANCE__TYPES", "SPOTREG_DEPLOYMENT__REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    assert cmd_cost(_parser().parse_args(["--config", str(EXAMPLE), "--json", "--spot-price", "0.0031"])) == 0
+    printed = json.loads(capsys.readouterr().out)
+    usage = {"stored_gib": "5", "pushes_per_month": "100", "pulls_per_month": "1000", "egress_gib": "10"}
+    assert printed["usage"] == usage
+    assert Decimal(printed["monthly_total"]) == sum(Decimal(i["amount"]) for i in printed["items"])
+    assert printed["prices"]["as_of"] == PRICES.as_of
+
+
+def test_cmd_cost_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cmd_cost(_parser().parse_args(["--config", str(EXAMPLE), "--stored-gib", "20"])) == 0
+    out = capsys.readouterr().out
+    for text in ("public IPv4 address", "health check", "total", "Amazon ECR", "2014 recipe", "$3.65"):
+        assert text in out
+
+
+def test_cost_arguments_reject_negative_usage_and_join_a_parser_that_has_config() -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--config", "x.toml", "--egress-gib", "-1"])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=Path, required=True)
+    add_cost_arguments(parser)  # no clash with the CLI's own --config
+    assert parser.parse_args(["--config", "x.toml"]).pushes_per_month == 100
+
+
+class _FakeEc2:
+    """describe_availability_zones and a describe_spot_price_history paginator, from fixed rows."""
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        self.rows = rows
+
+    def describe_availability_zones(self) -> dict[str, Any]:
+        return {"AvailabilityZones": [{"ZoneName": z} for z in ("us-east-1a", "us-east-1b")]}
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "describe_spot_price_history"
+        rows = self.rows
+
+        class Paginator:
+            def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                items = [
+                    {"InstanceType": t, "AvailabilityZone": z, "SpotPrice": p, "ProductDescription": "Linux/UNIX"}
+                    for t, z, p in rows
+                ]
+                return [{"SpotPriceHistory": items}]
+
+        return Paginator()
+
+
+def test_the_spot_price_is_the_mean_of_the_best_zone_history() -> None:
+    ec2 = _FakeEc2(
+        [
+            ("t4g.micro", "us-east-1a", "0.0030"),
+            ("t4g.micro", "us-east-1a", "0.0034"),
+            ("t4g.micro", "us-east-1b", "0.0020"),
+            ("t4g.micro", "us-east-1b", "0.0060"),  # cheaper at times, but jumps about
+        ]
+    )
+    instance_type, zone, mean = spot_mean_from_history(spec(), ec2, now=datetime.now(UTC))
+    assert (instance_type, zone, mean) == ("t4g.micro", "us-east-1a", Decimal("0.0032"))
