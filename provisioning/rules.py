@@ -20,14 +20,15 @@ _SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|ssm:/[A-Za-z0-9_./
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
-_TAG_CHARS = re.compile(r"^[\w .:/=+@-]*$")
+_TAG_CHARS = re.compile(r"^[\w .:/=+@-]*$", re.ASCII)
 _ROOTDIR = re.compile(r"^/[A-Za-z0-9._/-]{0,254}$")
 # distribution/reference grammar, restricted to what a registry name may hold.
 _REF_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _REF_DOMAIN = rf"(?:{_REF_LABEL}(?:\.{_REF_LABEL})*(?::\d{{1,5}})?/)"
 _REF_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 _IMAGE_REF = re.compile(
-    rf"^(?P<name>{_REF_DOMAIN}?{_REF_PATH})(?::(?P<tag>[\w][\w.-]{{0,127}}))?(?:@(?P<digest>sha256:[0-9a-f]{{64}}))?$"
+    rf"^(?P<name>{_REF_DOMAIN}?{_REF_PATH})(?::(?P<tag>[\w][\w.-]{{0,127}}))?(?:@(?P<digest>sha256:[0-9a-f]{{64}}))?$",
+    re.ASCII,
 )
 
 WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
@@ -35,7 +36,7 @@ WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
 
 def bucket_name(value: str) -> str:
     """S3 general-purpose bucket naming rules."""
-    if not _BUCKET_CHARS.match(value):
+    if not _BUCKET_CHARS.fullmatch(value):
         raise ValueError(
             "S3 bucket names are 3-63 characters of lowercase letters, digits, dots and hyphens, "
             "beginning and ending with a letter or digit"
@@ -58,7 +59,7 @@ def bucket_name(value: str) -> str:
 
 def deployment_name(value: str) -> str:
     """Names resources and tags: short, lowercase, DNS-safe."""
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise ValueError(
             "a deployment name is 2-32 characters of lowercase letters, digits and hyphens, "
             "beginning with a letter and ending with a letter or digit"
@@ -85,7 +86,7 @@ def region(value: str) -> str:
 def hostname(value: str) -> str:
     """RFC 1123 host name, lowercase, fully qualified."""
     labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError(
             "must be a fully qualified RFC 1123 host name: dot-separated labels of 1-63 lowercase "
             "letters, digits and hyphens, not beginning or ending with a hyphen, 253 characters at most"
@@ -113,21 +114,21 @@ def not_world(value: str) -> str:
 
 
 def instance_type(value: str) -> str:
-    if not _INSTANCE_TYPE.match(value):
+    if not _INSTANCE_TYPE.fullmatch(value):
         raise ValueError("must be an EC2 instance type such as t4g.micro or t3.small")
     return value
 
 
 def architecture_of(instance_type_name: str) -> str:
     """arm64 for Graviton families (a1, t4g, m7g, c7gn, ...), x86_64 for the rest."""
-    match = _INSTANCE_TYPE.match(instance_type_name)
+    match = _INSTANCE_TYPE.fullmatch(instance_type_name)
     if not match:
         raise ValueError(f"not an instance type: {instance_type_name!r}")
-    return "arm64" if _ARM_FAMILY.match(match["family"]) else "x86_64"
+    return "arm64" if _ARM_FAMILY.fullmatch(match["family"]) else "x86_64"
 
 
 def user_name(value: str) -> str:
-    if not _USER.match(value):
+    if not _USER.fullmatch(value):
         raise ValueError(
             "a registry user name is 1-32 characters of lowercase letters, digits, '_', '.', '-', "
             "beginning with a letter or '_'"
@@ -136,7 +137,7 @@ def user_name(value: str) -> str:
 
 
 def secret_ref(value: str) -> str:
-    if not _SECRET_REF.match(value):
+    if not _SECRET_REF.fullmatch(value):
         raise ValueError(
             "secrets never live in the spec: write 'env:VARIABLE' or 'ssm:/parameter/name', not the secret"
         )
@@ -144,31 +145,31 @@ def secret_ref(value: str) -> str:
 
 
 def zone_id(value: str) -> str:
-    if not _ZONE_ID.match(value):
+    if not _ZONE_ID.fullmatch(value):
         raise ValueError("must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
     return value
 
 
 def subnet_id(value: str) -> str:
-    if not _SUBNET.match(value):
+    if not _SUBNET.fullmatch(value):
         raise ValueError("must be a subnet id such as subnet-0123456789abcdef0")
     return value
 
 
 def email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError("must be an e-mail address (user@example.com)")
     return value
 
 
 def root_directory(value: str) -> str:
-    if not _ROOTDIR.match(value) or "//" in value or "/../" in f"{value}/" or "/./" in f"{value}/":
+    if not _ROOTDIR.fullmatch(value) or "//" in value or "/../" in f"{value}/" or "/./" in f"{value}/":
         raise ValueError("must be an absolute key prefix of letters, digits, '.', '_', '-' and '/' segments")
     return value
 
 
 def image_reference(value: str) -> str:
-    if len(value) > 255 or not _IMAGE_REF.match(value):
+    if len(value) > 255 or not _IMAGE_REF.fullmatch(value):
         raise ValueError(
             "must be an image reference such as registry:2.8.3 or ghcr.io/org/registry@sha256:<64 hex>"
         )
@@ -176,12 +177,12 @@ def image_reference(value: str) -> str:
 
 
 def image_tag(value: str) -> str | None:
-    match = _IMAGE_REF.match(value)
+    match = _IMAGE_REF.fullmatch(value)
     return match["tag"] if match else None
 
 
 def tag_key(value: str) -> str:
-    if not 1 <= len(value) <= 128 or not _TAG_CHARS.match(value):
+    if not 1 <= len(value) <= 128 or not _TAG_CHARS.fullmatch(value):
         raise ValueError("tag keys are 1-128 characters of letters, digits, spaces and _ . : / = + - @")
     if value.lower().startswith(("aws:", "spotreg:")):
         raise ValueError("tag keys beginning with 'aws:' or 'spotreg:' are reserved")
@@ -189,6 +190,6 @@ def tag_key(value: str) -> str:
 
 
 def tag_value(value: str) -> str:
-    if len(value) > 256 or not _TAG_CHARS.match(value):
+    if len(value) > 256 or not _TAG_CHARS.fullmatch(value):
         raise ValueError("tag values are up to 256 characters of letters, digits, spaces and _ . : / = + - @")
     return value

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provisioning import rules
 
@@ -25,6 +26,12 @@ InstanceType = Annotated[str, AfterValidator(rules.instance_type)]
 SecretRef = Annotated[str, AfterValidator(rules.secret_ref)]
 TagKey = Annotated[str, AfterValidator(rules.tag_key)]
 TagValue = Annotated[str, AfterValidator(rules.tag_value)]
+
+
+def _unique(values: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"each {what} may be listed once")
+    return values
 
 
 class _Section(BaseModel):
@@ -50,17 +57,21 @@ class Instance(_Section):
     subnet_id: Annotated[str, AfterValidator(rules.subnet_id)] | None = None
     volume_gb: int = Field(default=8, ge=8, le=1024)
 
-    @model_validator(mode="after")
-    def _unique_types(self) -> Instance:
-        if len(set(self.types)) != len(self.types):
-            raise ValueError("each instance type may be listed once")
-        return self
+    @field_validator("types")
+    @classmethod
+    def _unique_types(cls, types: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(types, "instance type")
 
 
 class Network(_Section):
     operator_cidrs: tuple[Cidr, ...] = Field(min_length=1, max_length=50)
     ssh: bool = False
     ssh_cidrs: tuple[SshCidr, ...] = Field(default=(), max_length=50)
+
+    @field_validator("operator_cidrs", "ssh_cidrs")
+    @classmethod
+    def _unique_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique(cidrs, "CIDR")
 
 
 class Dns(_Section):
@@ -105,7 +116,11 @@ class Spec(_Section):
     dns: Dns = Dns()
     tls: Tls = Tls()
     registry: Registry
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
+    tags: Mapping[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # frozen=True guards the fields; a read-only view guards the one mutable container.
+        object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))
 
     @property
     def open_to_world(self) -> bool:
@@ -142,7 +157,7 @@ def _cross_field_problems(spec: Spec) -> list[Problem]:
 
     tag = rules.image_tag(reg.image)
     if reg.major is None:
-        if tag is None or not tag.split(".")[0].isdigit():
+        if tag is None or not (tag.split(".")[0].isascii() and tag.split(".")[0].isdigit()):
             add("registry.major", None, f"cannot tell the registry's major version from {reg.image!r}: set 2 or 3")
         elif int(tag.split(".")[0]) not in (2, 3):
             add("registry.image", reg.image, "spotreg renders configuration for registry majors 2 and 3 only")
@@ -162,9 +177,13 @@ def _cross_field_problems(spec: Spec) -> list[Problem]:
         add("network.ssh", net.ssh, "network.ssh_cidrs is set but SSH is off: set ssh = true or drop the CIDRs")
     if len({u.name for u in reg.users}) != len(reg.users):
         add("registry.users", [u.name for u in reg.users], "each user name may appear once")
-    if tls.mode == "letsencrypt" and reg.port in (80, 443):
-        add("registry.port", reg.port, "with letsencrypt the proxy owns 80 and 443: the registry needs another port")
+    if net.ssh and reg.port == 22:
+        add("registry.port", reg.port, "port 22 is SSH's when network.ssh = true")
     return problems
+
+
+# Pydantic puts the branch of a union or validator chain in an error's location: not a key of ours.
+_NOT_KEYS = frozenset({"str", "none", "int", "float", "bool", "decimal", "literal"})
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -172,7 +191,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts[-1] += f"[{item}]"
-        elif not item.startswith(("function-after", "function-", "constrained-", "union[", "str", "none")):
+        elif item not in _NOT_KEYS and "[" not in item:
             parts.append(item)
     return ".".join(parts) or "(top level)"
 
@@ -184,10 +203,12 @@ def _problems_of(error: ValidationError) -> list[Problem]:
         if item["type"] == "extra_forbidden":
             message = "unknown key (a typo?): see examples/spotreg.toml for the keys spotreg reads"
         problems.append(Problem(_field_path(item["loc"]), item.get("input"), message))
-    # Unions (`X | None`) report one error per branch: keep the first of each field.
+    # Unions (`X | None`) report one error per branch: keep the first of each field. A list whose items
+    # were refused is also "too short" after validation: the item's problem says it all.
     unique: dict[str, Problem] = {}
     for problem in problems:
-        unique.setdefault(problem.field, problem)
+        if not any(other.field.startswith(f"{problem.field}[") for other in problems):
+            unique.setdefault(problem.field, problem)
     return list(unique.values())
 
 

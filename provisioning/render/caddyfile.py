@@ -1,0 +1,44 @@
+"""The Caddyfile of the Let's Encrypt proxy in front of the registry."""
+
+from __future__ import annotations
+
+import re
+
+from provisioning import rules
+from provisioning.render import paths
+from provisioning.spec import Spec
+
+_BARE_TOKEN = re.compile(r"[A-Za-z0-9._:/@%+-]+")
+
+
+def caddy_token(value: str) -> str:
+    """One Caddyfile token: bare when plainly safe, else double-quoted so it stays one token."""
+    if _BARE_TOKEN.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_caddyfile(spec: Spec) -> str:
+    """Caddy obtains and renews the certificate for ``dns.hostname`` and proxies to the registry on
+    loopback. Only ``operator_cidrs`` reach the registry (ACME challenges are answered before any
+    route, so Let's Encrypt still gets through); the registry sees ``X-Forwarded-Proto``.
+    """
+    if spec.tls.mode != "letsencrypt" or spec.dns.hostname is None:
+        raise ValueError("a Caddyfile is rendered for tls.mode = 'letsencrypt' with a dns.hostname")
+    options = ["    admin off"]  # no admin API on the host network
+    if spec.tls.email is not None:
+        options.append(f"    email {caddy_token(spec.tls.email)}")
+    site = [f"{caddy_token(spec.dns.hostname)} {{"]
+    cidrs = spec.network.operator_cidrs
+    if not set(cidrs) >= rules.WORLD_CIDRS:
+        site += [
+            f"    @outsiders not remote_ip {' '.join(caddy_token(cidr) for cidr in cidrs)}",
+            "    abort @outsiders",
+        ]
+    site += [
+        f"    reverse_proxy {paths.PROXIED_REGISTRY_ADDR} {{",
+        "        header_up X-Forwarded-Proto {scheme}",
+        "    }",
+        "}",
+    ]
+    return "\n".join(["{", *options, "}", "", *site]) + "\n"
