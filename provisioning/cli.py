@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,16 @@ out = Console(highlight=False, soft_wrap=True)
 
 def _render(spec: Spec, artifact: str) -> str:
     if artifact == "userdata":
+        from provisioning.render.tls import render_selfsigned
         from provisioning.render.user_data import render_user_data
 
-        return render_user_data(spec)
+        if spec.tls.mode != "selfsigned":
+            return render_user_data(spec)
+        # `up` makes the certificate once and keeps its key in SSM; here a fresh one stands in for it.
+        err.print("note: a fresh self-signed certificate stands in for the one 'up' makes", style="dim")
+        names = [spec.dns.hostname] if spec.dns.hostname else ["localhost"]
+        material = render_selfsigned(names, now=datetime.now(UTC))
+        return render_user_data(spec, server_cert_pem=material.server_cert_pem)
     if artifact == "policy":
         from provisioning.render.policy import render_registry_policy
 
