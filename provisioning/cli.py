@@ -167,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--expired-before", default=None, help="ISO time; default: now")
     p.add_argument("--delete", action="store_true", help="delete what is listed")
     from provisioning.cost import add_cost_arguments, cmd_cost
+    from provisioning.smoke import add_smoke_arguments
 
     p = command("cost", cmd_cost, "monthly cost estimate with line items, next to ECR and the 2014 recipe")
     add_cost_arguments(p)
@@ -177,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--endpoint", default=None, help="smoke-test a deployed registry HOST[:PORT]")
     with_config(p, required=False)
     p.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
+    add_smoke_arguments(p)
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
     return parser
 

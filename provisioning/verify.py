@@ -28,7 +28,10 @@ def _target(args: argparse.Namespace) -> tuple[str, list[str]]:
             raise SystemExit("spotreg verify --live needs --config FILE")
         return "live", ["suites/live", "--live", "--config", str(args.config)]
     if args.endpoint:
-        return "smoke", ["suites/smoke", "--endpoint", args.endpoint]
+        smoke = ["suites/smoke", "--endpoint", args.endpoint, f"--smoke-min-cert-days={args.smoke_min_cert_days}"]
+        smoke += [f"--smoke-ca={args.smoke_ca}"] if args.smoke_ca else []
+        smoke += ["--smoke-insecure-http"] if args.smoke_insecure_http else []
+        return "smoke", smoke
     return "offline", ["suites/offline", "suites/stack", "-n", str(min(2, os.cpu_count() or 1))]
 
 
