@@ -1,0 +1,283 @@
+"""The S3 bucket the registry keeps its images in: private, encrypted, owner-enforced, with a
+lifecycle rule that aborts abandoned multipart uploads (the registry never does, and they cost)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from provisioning.aws.changes import Change
+from provisioning.aws.clients import AwsClients
+from provisioning.aws.tags import aws_tags, error_code, is_denied, missing_tags, tag_dict
+from provisioning.errors import InputError, InputProblem, OwnershipError, PermissionDenied
+from provisioning.names import TAG_DEPLOYMENT
+from provisioning.spec import Spec
+
+KIND = "bucket"
+LIFECYCLE_RULE_ID = "spotreg-abort-incomplete-multipart-uploads"
+ABORT_INCOMPLETE_AFTER_DAYS = 7
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+ENCRYPTED_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+LIFECYCLE_RULE: dict[str, Any] = {
+    "ID": LIFECYCLE_RULE_ID,
+    "Status": "Enabled",
+    "Filter": {"Prefix": ""},
+    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_AFTER_DAYS},
+}
+
+
+@dataclass(frozen=True)
+class BucketState:
+    """What S3 says about a bucket that exists."""
+
+    name: str
+    region: str
+    tags: Mapping[str, str]
+    public_access_block: Mapping[str, bool] | None
+    encryption: str | None
+    ownership: str | None
+    lifecycle_rules: tuple[Mapping[str, Any], ...] = field(default=())
+    versioning: str | None = None
+
+
+def location_region(constraint: str | None) -> str:
+    """GetBucketLocation's answer as a region name (None means us-east-1, 'EU' eu-west-1)."""
+    if not constraint:
+        return "us-east-1"
+    return "eu-west-1" if constraint == "EU" else constraint
+
+
+def _optional(call: Any, missing: tuple[str, ...], **kwargs: Any) -> Any:
+    try:
+        return call(**kwargs)
+    except ClientError as error:
+        if error_code(error) in missing:
+            return None
+        raise
+
+
+def bucket_region(s3: Any, name: str) -> str | None:
+    """The bucket's region, None when it does not exist. Denied means someone else's bucket (or no
+    permission to look): PermissionDenied."""
+    try:
+        answer = s3.get_bucket_location(Bucket=name)
+    except ClientError as error:
+        if error_code(error) == "NoSuchBucket":
+            return None
+        if is_denied(error):
+            raise PermissionDenied(
+                "s3:GetBucketLocation",
+                f"bucket {name}",
+                "the bucket belongs to another account, or these credentials may not read it",
+                hint="choose another storage.bucket, or grant s3:GetBucketLocation on it",
+            ) from error
+        raise
+    return location_region(answer.get("LocationConstraint"))
+
+
+def read_bucket(s3: Any, name: str) -> BucketState | None:
+    """Everything spotreg sets on a bucket, read without changing anything; None if it is absent."""
+    region = bucket_region(s3, name)
+    if region is None:
+        return None
+    tagging = _optional(s3.get_bucket_tagging, ("NoSuchTagSet", "NoSuchTagSetError"), Bucket=name)
+    pab = _optional(s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), Bucket=name)
+    enc = _optional(s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), Bucket=name)
+    own = _optional(s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",), Bucket=name)
+    life = _optional(s3.get_bucket_lifecycle_configuration, ("NoSuchLifecycleConfiguration",), Bucket=name)
+    versioning = s3.get_bucket_versioning(Bucket=name).get("Status")
+    algorithm = None
+    if enc:
+        rules = enc["ServerSideEncryptionConfiguration"].get("Rules", [])
+        if rules:
+            algorithm = rules[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+    ownership = None
+    if own:
+        rules = own["OwnershipControls"].get("Rules", [])
+        ownership = rules[0].get("ObjectOwnership") if rules else None
+    return BucketState(
+        name=name,
+        region=region,
+        tags=tag_dict(tagging["TagSet"]) if tagging else {},
+        public_access_block=dict(pab["PublicAccessBlockConfiguration"]) if pab else None,
+        encryption=algorithm,
+        ownership=ownership,
+        lifecycle_rules=tuple(life["Rules"]) if life else (),
+        versioning=versioning,
+    )
+
+
+def _has_abort_rule(rules: tuple[Mapping[str, Any], ...]) -> bool:
+    for rule in rules:
+        if rule.get("ID") != LIFECYCLE_RULE_ID or rule.get("Status") != "Enabled":
+            continue
+        days = rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation")
+        prefix = rule.get("Filter", {}).get("Prefix", rule.get("Prefix", ""))
+        if days == ABORT_INCOMPLETE_AFTER_DAYS and prefix in ("", None):
+            return True
+    return False
+
+
+def bucket_drift(state: BucketState, spec: Spec, tags: Mapping[str, str]) -> list[str]:
+    """What differs between a bucket and what the spec wants, in words (pure)."""
+    drift = []
+    missing = missing_tags(state.tags, tags)
+    if missing:
+        drift.append(f"tags {sorted(missing)}")
+    if state.public_access_block != PUBLIC_ACCESS_BLOCK:
+        drift.append("public access block")
+    if state.encryption not in ENCRYPTED_ALGORITHMS:
+        drift.append("default encryption")
+    if state.ownership != "BucketOwnerEnforced":
+        drift.append("object ownership")
+    if not _has_abort_rule(state.lifecycle_rules):
+        drift.append("lifecycle rule")
+    if spec.storage.versioning and state.versioning != "Enabled":
+        drift.append("versioning on")
+    if not spec.storage.versioning and state.versioning == "Enabled":
+        drift.append("versioning suspended")
+    return drift
+
+
+def _check_owner(state: BucketState, spec: Spec) -> None:
+    owner = state.tags.get(TAG_DEPLOYMENT)
+    if owner is not None and owner != spec.deployment.name:
+        raise OwnershipError(KIND, state.name, f"belongs to the spotreg deployment {owner!r}")
+    if state.region != spec.deployment.region:
+        raise InputError(
+            [
+                InputProblem(
+                    "storage.bucket",
+                    state.name,
+                    f"the bucket is in {state.region} but deployment.region is {spec.deployment.region}",
+                )
+            ]
+        )
+
+
+def inspect_bucket(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> list[Change]:
+    name = spec.storage.bucket
+    state = read_bucket(clients.s3, name)
+    if state is None:
+        return [Change(KIND, name, "create", "private, encrypted, owner-enforced, abort-multipart rule")]
+    _check_owner(state, spec)
+    drift = bucket_drift(state, spec, tags)
+    return [Change(KIND, name, "update" if drift else "keep", ", ".join(drift))]
+
+
+def _apply(s3: Any, state: BucketState, spec: Spec, tags: Mapping[str, str]) -> None:
+    name = state.name
+    if missing_tags(state.tags, tags):
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": aws_tags({**state.tags, **tags})})
+    if state.public_access_block != PUBLIC_ACCESS_BLOCK:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
+    if state.encryption not in ENCRYPTED_ALGORITHMS:
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+            },
+        )
+    if state.ownership != "BucketOwnerEnforced":
+        s3.put_bucket_ownership_controls(
+            Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+        )
+    if not _has_abort_rule(state.lifecycle_rules):
+        others = [dict(rule) for rule in state.lifecycle_rules if rule.get("ID") != LIFECYCLE_RULE_ID]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [*others, LIFECYCLE_RULE]})
+    if spec.storage.versioning and state.versioning != "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if not spec.storage.versioning and state.versioning == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+
+
+def ensure_bucket(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> Change:
+    """Create the bucket or correct its settings. A bucket created here and not finished is removed
+    again (it is empty), so a failure leaves nothing; an existing bucket is never removed."""
+    s3, name = clients.s3, spec.storage.bucket
+    state = read_bucket(s3, name)
+    if state is not None:
+        _check_owner(state, spec)
+        drift = bucket_drift(state, spec, tags)
+        _apply(s3, state, spec, tags)
+        return Change(KIND, name, "update" if drift else "keep", ", ".join(drift))
+    params: dict[str, Any] = {"Bucket": name}
+    if clients.region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": clients.region}
+    try:
+        s3.create_bucket(**params)
+    except ClientError as error:
+        if error_code(error) == "BucketAlreadyExists":
+            raise OwnershipError(
+                KIND, name, "exists in another AWS account (bucket names are global): choose another storage.bucket"
+            ) from error
+        raise
+    fresh = BucketState(name, clients.region, {}, None, None, None)
+    try:
+        _apply(s3, fresh, spec, tags)
+    except BaseException:
+        _delete_if_empty(s3, name)
+        raise
+    return Change(KIND, name, "create")
+
+
+def _delete_if_empty(s3: Any, name: str) -> None:
+    # not empty, or not allowed: it stays, tagged if tagging got that far; down keeps it anyway
+    with contextlib.suppress(ClientError):
+        s3.delete_bucket(Bucket=name)
+
+
+def empty_bucket(s3: Any, name: str) -> int:
+    """Delete every object version, delete marker and unfinished multipart upload; returns the count."""
+    removed = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        batch = [
+            {"Key": item["Key"], "VersionId": item["VersionId"]}
+            for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        ]
+        for start in range(0, len(batch), 1000):
+            chunk = batch[start : start + 1000]
+            answer = s3.delete_objects(Bucket=name, Delete={"Objects": chunk, "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise PermissionDenied("s3:DeleteObject", f"{name}/{first.get('Key')}", first.get("Message", ""))
+            removed += len(chunk)
+    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=name):
+        for upload in page.get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+            removed += 1
+    return removed
+
+
+def remove_bucket(clients: AwsClients, spec: Spec, *, delete_data: bool) -> Change:
+    """Keep the bucket (the default), or with `delete_data` empty every version and delete it —
+    only when it carries this deployment's tag."""
+    name = spec.storage.bucket
+    try:
+        region = bucket_region(clients.s3, name)
+    except PermissionDenied:
+        if delete_data:
+            raise
+        return Change(KIND, name, "keep", "not readable with these credentials: left as it is")
+    if region is None:
+        return Change(KIND, name, "keep", "absent")
+    if not delete_data:
+        return Change(KIND, name, "keep", "kept with its images (delete_data not asked for)")
+    tagging = _optional(clients.s3.get_bucket_tagging, ("NoSuchTagSet", "NoSuchTagSetError"), Bucket=name)
+    owner = tag_dict(tagging["TagSet"]).get(TAG_DEPLOYMENT) if tagging else None
+    if owner != spec.deployment.name:
+        raise OwnershipError(
+            KIND, name, f"is not tagged {TAG_DEPLOYMENT}={spec.deployment.name}: spotreg will not delete its data"
+        )
+    count = empty_bucket(clients.s3, name)
+    clients.s3.delete_bucket(Bucket=name)
+    return Change(KIND, name, "delete", f"{count} object versions, markers and uploads removed")

@@ -1,0 +1,168 @@
+"""The security group: the registry port open to the operator's networks, SSH only if asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provisioning.aws.changes import Change
+from provisioning.aws.clients import AwsClients
+from provisioning.aws.tags import (
+    aws_tags,
+    belongs_to,
+    deployment_filter,
+    ec2_tag_specifications,
+    is_code,
+    missing_tags,
+    tag_dict,
+)
+from provisioning.errors import InputError, InputProblem, OwnershipError
+from provisioning.names import resource_name
+from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
+from provisioning.spec import Spec
+
+KIND = "security-group"
+
+
+@dataclass(frozen=True, order=True)
+class Atom:
+    """One (protocol, ports, source) of an ingress permission: the unit rules are compared in."""
+
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    family: str  # "ipv4" | "ipv6" | "group" | "prefix"
+    source: str
+    description: str
+
+    def permission(self) -> dict[str, Any]:
+        perm: dict[str, Any] = {"IpProtocol": self.protocol}
+        if self.from_port is not None:
+            perm["FromPort"] = self.from_port
+        if self.to_port is not None:
+            perm["ToPort"] = self.to_port
+        entry: dict[str, Any] = {}
+        if self.description:
+            entry["Description"] = self.description
+        if self.family == "ipv4":
+            perm["IpRanges"] = [{"CidrIp": self.source, **entry}]
+        elif self.family == "ipv6":
+            perm["Ipv6Ranges"] = [{"CidrIpv6": self.source, **entry}]
+        elif self.family == "group":
+            perm["UserIdGroupPairs"] = [{"GroupId": self.source, **entry}]
+        else:
+            perm["PrefixListIds"] = [{"PrefixListId": self.source, **entry}]
+        return perm
+
+
+def atoms(permissions: Iterable[Mapping[str, Any]]) -> set[Atom]:
+    found: set[Atom] = set()
+    for perm in permissions:
+        protocol = str(perm.get("IpProtocol", "-1"))
+        low = perm.get("FromPort")
+        high = perm.get("ToPort")
+        if protocol == "-1":
+            low = high = None
+        key = (protocol, None if low is None else int(low), None if high is None else int(high))
+        for r in perm.get("IpRanges", []):
+            found.add(Atom(*key, "ipv4", r["CidrIp"], r.get("Description", "")))
+        for r in perm.get("Ipv6Ranges", []):
+            found.add(Atom(*key, "ipv6", r["CidrIpv6"], r.get("Description", "")))
+        for r in perm.get("UserIdGroupPairs", []):
+            found.add(Atom(*key, "group", r["GroupId"], r.get("Description", "")))
+        for r in perm.get("PrefixListIds", []):
+            found.add(Atom(*key, "prefix", r["PrefixListId"], r.get("Description", "")))
+    return found
+
+
+def vpc_of(clients: AwsClients, spec: Spec) -> str:
+    """The VPC the instance goes into: the subnet's, or the region's default VPC."""
+    ec2 = clients.ec2
+    if spec.instance.subnet_id is not None:
+        try:
+            subnets = ec2.describe_subnets(SubnetIds=[spec.instance.subnet_id])["Subnets"]
+        except Exception as error:
+            if is_code(error, "InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
+                subnets = []
+            else:
+                raise
+        if not subnets:
+            raise InputError(
+                [InputProblem("instance.subnet_id", spec.instance.subnet_id, f"no such subnet in {clients.region}")]
+            )
+        return str(subnets[0]["VpcId"])
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        raise InputError(
+            [InputProblem("instance.subnet_id", "", f"{clients.region} has no default VPC: name a subnet to use")]
+        )
+    return str(vpcs[0]["VpcId"])
+
+
+def find_security_group(ec2: Any, spec: Spec, vpc_id: str | None = None) -> Mapping[str, Any] | None:
+    """The deployment's group: by its name (unique per VPC), checked to carry the deployment's tag."""
+    filters = [{"Name": "group-name", "Values": [resource_name(spec)]}]
+    if vpc_id is not None:
+        filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+    groups = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
+    if not groups:
+        return None
+    group = groups[0]
+    if not belongs_to(tag_dict(group.get("Tags")), spec.deployment.name):
+        raise OwnershipError(
+            "security group", f"{group['GroupId']} ({resource_name(spec)})", "exists without this deployment's tags"
+        )
+    return dict(group)
+
+
+def _changes(clients: AwsClients, spec: Spec, tags: Mapping[str, str], *, apply: bool) -> tuple[Change, str | None]:
+    ec2, name = clients.ec2, resource_name(spec)
+    vpc_id = vpc_of(clients, spec)
+    wanted = atoms(to_ip_permissions(render_ingress_rules(spec)))
+    group = find_security_group(ec2, spec, vpc_id)
+    if group is None:
+        if not apply:
+            return Change(KIND, name, "create", f"in {vpc_id}, {len(wanted)} ingress rules"), None
+        group_id = ec2.create_security_group(
+            GroupName=name,
+            Description=f"spotreg {spec.deployment.name}: registry access",
+            VpcId=vpc_id,
+            TagSpecifications=ec2_tag_specifications(["security-group"], tags),
+        )["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[a.permission() for a in sorted(wanted)])
+        return Change(KIND, f"{name} ({group_id})", "create", f"in {vpc_id}"), group_id
+    group_id = str(group["GroupId"])
+    actual = atoms(group.get("IpPermissions", []))
+    extra, absent = sorted(actual - wanted), sorted(wanted - actual)
+    drift = []
+    if extra:
+        drift.append(f"revoke {len(extra)} rules")
+    if absent:
+        drift.append(f"authorize {len(absent)} rules")
+    missing = missing_tags(tag_dict(group.get("Tags")), tags)
+    if missing:
+        drift.append(f"tags {sorted(missing)}")
+    if apply:
+        if extra:
+            ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[a.permission() for a in extra])
+        if absent:
+            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[a.permission() for a in absent])
+        if missing:
+            ec2.create_tags(Resources=[group_id], Tags=aws_tags(missing))
+    return Change(KIND, f"{name} ({group_id})", "update" if drift else "keep", ", ".join(drift)), group_id
+
+
+def inspect_security_group(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> Change:
+    return _changes(clients, spec, tags, apply=False)[0]
+
+
+def ensure_security_group(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> tuple[Change, str]:
+    change, group_id = _changes(clients, spec, tags, apply=True)
+    assert group_id is not None
+    return change, group_id
+
+
+def deployment_security_groups(ec2: Any, deployment: str) -> list[Mapping[str, Any]]:
+    """Every security group tagged as this deployment's, in any VPC."""
+    return list(ec2.describe_security_groups(Filters=deployment_filter(deployment))["SecurityGroups"])

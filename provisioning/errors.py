@@ -1,0 +1,168 @@
+"""What can go wrong when spotreg talks to AWS or to the registry, with what the CLI needs to say it.
+
+Every error is a `SpotregError`; each subclass carries the facts an operator needs (which field, which
+resource, which AWS action, what was last seen) and a suggested process exit code (`exit_code`), which
+the CLI may map as it documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class SpotregError(Exception):
+    """Base of every error spotreg raises on purpose."""
+
+    exit_code: int = 1
+    step: str | None = None  # the step of `up` or `down` it came from, when it came from one
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """One piece of bad input: which field, what was given, and the rule it broke."""
+
+    field: str
+    value: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field} = {self.value!r}: {self.rule}"
+
+
+class InputError(SpotregError):
+    """Bad input found before any AWS call that changes anything."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[InputProblem], *, hint: str | None = None) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid input:\n" + "\n".join(f"  - {p}" for p in self.problems), hint=hint)
+
+
+class SecretError(InputError):
+    """A secret reference (`env:VAR`, `ssm:/path`) that does not resolve."""
+
+
+class PermissionDenied(SpotregError):
+    """AWS refused an action: names the action and the resource it was refused on."""
+
+    exit_code = 3
+
+    def __init__(self, action: str, resource: str, detail: str = "", *, hint: str | None = None) -> None:
+        self.action = action
+        self.resource = resource
+        self.detail = detail
+        message = f"AWS denied {action} on {resource}"
+        super().__init__(f"{message}: {detail}" if detail else message, hint=hint)
+
+
+# The name the brief used; PermissionDenied does not shadow the builtin PermissionError.
+PermissionError_ = PermissionDenied
+
+
+@dataclass(frozen=True)
+class LaunchAttempt:
+    """One try to launch the spot instance, and why it failed (or `None` if it succeeded)."""
+
+    instance_type: str
+    zone: str
+    error_code: str | None
+    message: str = ""
+
+    def __str__(self) -> str:
+        outcome = "launched" if self.error_code is None else f"{self.error_code}: {self.message}"
+        return f"{self.instance_type} in {self.zone}: {outcome}"
+
+
+class CapacityError(SpotregError):
+    """No listed instance type in any usable zone could be launched."""
+
+    exit_code = 4
+
+    def __init__(self, attempts: Sequence[LaunchAttempt], *, hint: str | None = None) -> None:
+        self.attempts = tuple(attempts)
+        lines = "\n".join(f"  - {a}" for a in self.attempts) or "  (no candidate type and zone)"
+        super().__init__(
+            "no spot capacity for any listed instance type and zone:\n" + lines,
+            hint=hint or "add instance types to instance.types, raise instance.max_price, or try later",
+        )
+
+
+class WaitTimeout(SpotregError):
+    """A bounded wait for AWS ran out: what was awaited, for how long, and what was last seen."""
+
+    exit_code = 5
+
+    def __init__(self, what: str, waited: float, last_seen: str = "", *, hint: str | None = None) -> None:
+        self.what = what
+        self.waited = waited
+        self.last_seen = last_seen
+        message = f"gave up waiting for {what} after {waited:.0f} s"
+        super().__init__(f"{message} (last seen: {last_seen})" if last_seen else message, hint=hint)
+
+
+class HealthTimeout(WaitTimeout):
+    """The registry endpoint did not answer healthy in time; carries what it last answered."""
+
+    def __init__(
+        self,
+        url: str,
+        waited: float,
+        *,
+        attempts: int,
+        last_status: int | None,
+        last_body: str,
+        last_error: str | None,
+        console_output: str | None = None,
+    ) -> None:
+        self.url = url
+        self.attempts = attempts
+        self.last_status = last_status
+        self.last_body = last_body
+        self.last_error = last_error
+        self.console_output = console_output
+        seen = f"HTTP {last_status}: {last_body[:200]!r}" if last_status is not None else last_error or "no answer"
+        super().__init__(f"{url} to answer healthy ({attempts} attempts)", waited, seen)
+
+
+class DnsError(SpotregError):
+    """A DNS provider refused the update; carries the provider's own error messages."""
+
+    exit_code = 6
+
+    def __init__(self, provider: str, hostname: str, errors: Sequence[str]) -> None:
+        self.provider = provider
+        self.hostname = hostname
+        self.errors = tuple(errors)
+        super().__init__(f"{provider} did not update {hostname}: " + "; ".join(self.errors))
+
+
+class StepFailed(SpotregError):
+    """A step failed with an error spotreg has no better name for (an AWS error, say); `down` removes
+    what it left. Carries the step and the original error. (Errors that are SpotregErrors already are
+    raised as they are, with their `step` set.)"""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        self.step = step
+        self.cause = cause
+        super().__init__(
+            f"step {step!r} failed: {cause}",
+            hint="run 'spotreg down' to remove what was made, or fix the cause and run 'spotreg up' again",
+        )
+
+
+class OwnershipError(SpotregError):
+    """A resource by spotreg's name exists but is not tagged as this deployment's: spotreg leaves it be."""
+
+    exit_code = 7
+
+    def __init__(self, kind: str, name: str, detail: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} {detail}")

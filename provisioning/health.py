@@ -1,0 +1,122 @@
+"""Bounded waiting for the registry endpoint to answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
+
+from provisioning.errors import HealthTimeout
+
+# /v2/ answers 200 without auth and 401 with auth on: both mean the registry is up and serving.
+HEALTHY_STATUSES: frozenset[int] = frozenset({200, 401})
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one request to the endpoint saw."""
+
+    status: int | None
+    body: str
+    error: str | None
+    elapsed: float
+
+    def healthy(self, statuses: Collection[int]) -> bool:
+        return self.status is not None and self.status in statuses
+
+
+@dataclass(frozen=True)
+class Healthy:
+    url: str
+    status: int
+    attempts: int
+    waited: float
+
+
+ProgressCallback = Callable[[str], None]
+
+
+def probe(url: str, *, session: requests.Session, verify: bool | str, timeout: float) -> Probe:
+    """One GET of `url`; never raises for a network problem, it reports it."""
+    started = time.monotonic()
+    try:
+        response = session.get(url, timeout=timeout, verify=verify, allow_redirects=False)
+    except requests.RequestException as error:
+        return Probe(None, "", f"{type(error).__name__}: {error}", time.monotonic() - started)
+    return Probe(response.status_code, response.text[:2000], None, time.monotonic() - started)
+
+
+def wait_until_healthy(
+    url: str,
+    timeout: float = 600.0,
+    *,
+    healthy_statuses: Collection[int] = HEALTHY_STATUSES,
+    verify: bool | str = True,
+    request_timeout: float = 10.0,
+    initial_interval: float = 1.0,
+    max_interval: float = 15.0,
+    progress: ProgressCallback | None = None,
+    console_output: Callable[[], str | None] | None = None,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Healthy:
+    """GET `url` until it answers one of `healthy_statuses`, backing off exponentially, for at most
+    `timeout` seconds. On timeout raise HealthTimeout with the last status, body or error and, when
+    `console_output` is given, what it returns (the instance's console, say)."""
+    http = session or requests.Session()
+    started = time.monotonic()
+    seen: list[Probe] = []
+
+    def attempt() -> Probe:
+        remaining = max(0.1, timeout - (time.monotonic() - started))
+        result = probe(url, session=http, verify=verify, timeout=min(request_timeout, remaining))
+        seen.append(result)
+        return result
+
+    def report(state: RetryCallState) -> None:
+        if progress is None or state.outcome is None:
+            return
+        last = seen[-1]
+        what = f"HTTP {last.status}" if last.status is not None else (last.error or "no answer")
+        waited = time.monotonic() - started
+        progress(f"{url}: {what} after {waited:.0f}s of {timeout:.0f}s (attempt {state.attempt_number})")
+
+    backoff = wait_exponential(multiplier=initial_interval, min=initial_interval, max=max_interval)
+
+    def wait(state: RetryCallState) -> float:
+        # never sleep past the deadline: the last attempt happens at it, not after it
+        return max(0.0, min(backoff(state), timeout - (time.monotonic() - started)))
+
+    retrying = Retrying(
+        retry=retry_if_result(lambda p: not p.healthy(healthy_statuses)),
+        stop=stop_after_delay(timeout),
+        wait=wait,
+        before_sleep=report,
+        sleep=sleep,
+        reraise=True,
+        retry_error_callback=lambda state: None,
+    )
+    try:
+        result = retrying(attempt)
+    finally:
+        if session is None:
+            http.close()
+    waited = time.monotonic() - started
+    if isinstance(result, Probe) and result.healthy(healthy_statuses) and result.status is not None:
+        if progress is not None:
+            progress(f"{url}: healthy (HTTP {result.status}) after {waited:.1f}s")
+        return Healthy(url, result.status, len(seen), waited)
+    last = seen[-1] if seen else Probe(None, "", "never asked", 0.0)
+    console = console_output() if console_output is not None else None
+    raise HealthTimeout(
+        url,
+        waited,
+        attempts=len(seen),
+        last_status=last.status,
+        last_body=last.body,
+        last_error=last.error,
+        console_output=console,
+    )

@@ -1,0 +1,193 @@
+"""`down` keeps the images unless told otherwise, and then removes every version of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioning.errors import OwnershipError, WaitTimeout
+from suites.offline.conftest import FAST_WAITS, ZONE_ID, fail, watch
+
+BUCKET = "spotreg-offline-images"
+
+
+def _put_images(s3, count: int = 3) -> None:
+    for index in range(count):
+        s3.put_object(Bucket=BUCKET, Key=f"registry/docker/registry/v2/blobs/{index}", Body=b"layer" * 10)
+
+
+def test_down_keeps_a_bucket_with_images(make_provisioner, clients):
+    provisioner = make_provisioner()
+    provisioner.up()
+    _put_images(clients.s3)
+    removed = provisioner.down()
+    assert [c.kind for c in removed.kept] == ["bucket"]
+    assert clients.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 3
+    left = provisioner.inventory()
+    assert [r.kind for r in left.resources] == ["bucket"]
+    # and a later up finds and keeps it, images and all
+    provisioner.up()
+    assert clients.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 3
+
+
+def test_down_with_delete_data_removes_every_version_marker_and_upload(make_provisioner, make_spec, clients):
+    provisioner = make_provisioner(make_spec(storage={"versioning": True}))
+    provisioner.up()
+    s3 = clients.s3
+    _put_images(s3)
+    _put_images(s3)  # second versions
+    s3.delete_object(Bucket=BUCKET, Key="registry/docker/registry/v2/blobs/0")  # a delete marker
+    s3.create_multipart_upload(Bucket=BUCKET, Key="registry/unfinished")
+    assert len(s3.list_object_versions(Bucket=BUCKET)["Versions"]) == 6
+    removed = provisioner.down(delete_data=True)
+    assert removed.kept == ()
+    assert any(c.kind == "bucket" and c.action == "delete" for c in removed.changes)
+    assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert provisioner.inventory().is_empty
+
+
+def test_delete_data_refuses_a_bucket_that_is_not_the_deployments(make_provisioner, clients):
+    clients.s3.create_bucket(Bucket=BUCKET)
+    clients.s3.put_bucket_tagging(
+        Bucket=BUCKET, Tagging={"TagSet": [{"Key": "spotreg:deployment", "Value": "someone-else"}]}
+    )
+    with pytest.raises(OwnershipError, match="someone-else"):
+        make_provisioner().up()
+    with pytest.raises(OwnershipError, match="will not delete"):
+        make_provisioner().down(delete_data=True)
+    assert BUCKET in [b["Name"] for b in clients.s3.list_buckets()["Buckets"]]
+
+
+def test_down_removes_dns_records_and_addresses(make_provisioner, make_spec, clients, zone_id):
+    route53_spec = make_spec(dns={"mode": "route53", "hostname": "registry.example.com", "zone_id": ZONE_ID})
+    provisioner = make_provisioner(route53_spec)
+    inventory = provisioner.up()
+    records = {r.id for r in inventory.of("dns-record")}
+    assert records == {f"registry.example.com A in {ZONE_ID}", f"registry.example.com TXT in {ZONE_ID}"}
+    (instance,) = inventory.of("instance")
+    ip = clients.ec2.describe_instances(InstanceIds=[instance.id])["Reservations"][0]["Instances"][0]["PublicIpAddress"]
+    (a,) = inventory.of("dns-record")[:1]
+    assert a.detail("values") == ip
+    provisioner.down()
+    assert provisioner.inventory().without("bucket").is_empty
+    types = {r["Type"] for r in clients.route53.list_resource_record_sets(HostedZoneId=ZONE_ID)["ResourceRecordSets"]}
+    assert types == {"NS", "SOA"}
+
+
+def test_down_leaves_a_record_marked_as_another_deployments(make_provisioner, make_spec, clients, zone_id):
+    clients.route53.change_resource_record_sets(
+        HostedZoneId=ZONE_ID,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": "registry.example.com.",
+                        "Type": "TXT",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": '"spotreg:deployment=other"'}],
+                    },
+                }
+            ]
+        },
+    )
+    spec = make_spec(dns={"mode": "route53", "hostname": "registry.example.com", "zone_id": ZONE_ID})
+    with pytest.raises(OwnershipError, match="other"):
+        make_provisioner(spec).up()
+    assert make_provisioner(spec).down().changes == ()
+    sets = clients.route53.list_resource_record_sets(HostedZoneId=ZONE_ID)["ResourceRecordSets"]
+    assert any(s["Type"] == "TXT" for s in sets)
+
+
+def test_eip_is_allocated_associated_and_released(make_provisioner, make_spec, clients):
+    provisioner = make_provisioner(make_spec(dns={"mode": "eip"}))
+    inventory = provisioner.up()
+    (address,) = inventory.of("elastic-ip")
+    (instance,) = inventory.of("instance")
+    assert address.detail("instance") == instance.id
+    status = provisioner.status()
+    assert status.address == address.detail("ip")
+    assert status.endpoint == f"https://{address.detail('ip')}/v2/"
+    provisioner.down()
+    assert clients.ec2.describe_addresses()["Addresses"] == []
+
+
+def test_down_cancels_the_spot_request_before_terminating(make_provisioner, clients):
+    """moto makes no spot request for run_instances: add the persistent request real AWS would have."""
+    provisioner = make_provisioner()
+    provisioner.up()
+    request = clients.ec2.request_spot_instances(
+        Type="persistent",
+        LaunchSpecification={"ImageId": "ami-12345678", "InstanceType": "t3.micro"},
+        TagSpecifications=[
+            {"ResourceType": "spot-instances-request", "Tags": [{"Key": "spotreg:deployment", "Value": "offline"}]}
+        ],
+    )["SpotInstanceRequests"][0]["SpotInstanceRequestId"]
+    assert [r.id for r in provisioner.inventory().of("spot-request")] == [request]
+    with watch(clients) as log:
+        removed = provisioner.down()
+    order = [name for name in log.mutating() if name in ("CancelSpotInstanceRequests", "TerminateInstances")]
+    assert order == ["CancelSpotInstanceRequests", "TerminateInstances"]
+    assert log.params("CancelSpotInstanceRequests")[0]["SpotInstanceRequestIds"] == [request]
+    assert ("spot-request", request) in {(c.kind, c.name) for c in removed.changes}
+    assert not provisioner.inventory().of("spot-request")
+
+
+def test_security_group_still_in_use_is_retried_then_deleted(make_provisioner, clients):
+    provisioner = make_provisioner()
+    provisioner.up()
+    with watch(
+        clients, fail("DeleteSecurityGroup", "DependencyViolation", "resource has a dependent object", 2)
+    ) as log:
+        provisioner.down()
+    assert log.names().count("DeleteSecurityGroup") == 3
+    assert provisioner.inventory().without("bucket").is_empty
+
+
+def test_security_group_never_released_is_a_bounded_wait_with_what_was_seen(make_provisioner, clients):
+    provisioner = make_provisioner()
+    provisioner.up()
+    with (
+        watch(clients, fail("DeleteSecurityGroup", "DependencyViolation", "in use by eni-0abc", 1000)),
+        pytest.raises(WaitTimeout) as failure,
+    ):
+        provisioner.down()
+    assert "eni-0abc" in str(failure.value) and failure.value.step == "security-group"
+    assert failure.value.waited < 10
+    provisioner.down()
+    assert provisioner.inventory().without("bucket").is_empty
+
+
+def test_down_removes_records_left_in_any_zone_after_the_spec_changed(make_provisioner, make_spec, clients, zone_id):
+    make_provisioner(make_spec(dns={"mode": "route53", "hostname": "registry.example.com", "zone_id": ZONE_ID})).up()
+    provisioner = make_provisioner(make_spec(dns={"mode": "none"}))
+    assert provisioner.inventory().of("dns-record")
+    provisioner.down()
+    assert provisioner.inventory().without("bucket").is_empty
+
+
+def test_up_in_another_region_creates_the_bucket_there(make_spec, environ, boto_session, moto):
+    from provisioning.aws.clients import make_clients
+    from provisioning.provisioner import Provisioner
+
+    clients = make_clients("eu-west-1", session=boto_session)
+    spec = make_spec(deployment={"name": "offline", "region": "eu-west-1"})
+    provisioner = Provisioner(spec, clients, environ=environ, waits=FAST_WAITS)
+    provisioner.up()
+    assert clients.s3.get_bucket_location(Bucket=BUCKET)["LocationConstraint"] == "eu-west-1"
+    (instance,) = provisioner.inventory().of("instance")
+    assert (instance.detail("zone") or "").startswith("eu-west-1")
+    provisioner.down(delete_data=True)
+    assert provisioner.inventory().is_empty
+
+
+def test_subnet_in_its_own_vpc_gets_the_group_and_the_instance(make_provisioner, make_spec, clients):
+    ec2 = clients.ec2
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", AvailabilityZone="us-east-1c")["Subnet"]["SubnetId"]
+    with watch(clients) as log:
+        inventory = make_provisioner(make_spec(instance={"subnet_id": subnet})).up()
+    (group,) = inventory.of("security-group")
+    assert group.detail("vpc") == vpc
+    (instance,) = inventory.of("instance")
+    assert instance.detail("zone") == "us-east-1c"
+    assert log.params("RunInstances")[0]["NetworkInterfaces"][0]["SubnetId"] == subnet
