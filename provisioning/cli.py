@@ -88,12 +88,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     provisioner = _provisioner(args)
-    _print(provisioner.up(legacy_access_key=args.legacy_access_key) if args.legacy_access_key else provisioner.up())
+    _print(provisioner.up(legacy_access_key=args.legacy_access_key, wait_healthy=args.wait_healthy))
+    last = getattr(provisioner, "last_up", None)
+    if last is not None and getattr(last, "placement", None) is not None:
+        out.print(f"placement: {last.placement}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _print(_provisioner(args).status())
+    if args.endpoint_url and args.health_timeout:
+        # moto's instances have made-up public addresses: probing them would send traffic off this machine.
+        err.print("note: no health probe with --endpoint-url (the instance's address is not real)", style="dim")
+        args.health_timeout = None
+    _print(_provisioner(args).status(health_timeout=args.health_timeout))
+    return 0
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    _print(_provisioner(args).inventory())
     return 0
 
 
@@ -143,11 +155,15 @@ def _parser() -> argparse.ArgumentParser:
     with_config(p)
     for name, handler, help_ in (
         ("plan", cmd_plan, "show what 'up' would create or change; changes nothing"),
-        ("status", cmd_status, "deployment, instance state, address, DNS and endpoint health"),
+        ("inventory", cmd_inventory, "every resource of the deployment, found by its tags"),
     ):
         p = command(name, handler, help_)
         with_config(p)
         with_endpoint(p)
+    p = command("status", cmd_status, "deployment, instance state, address, DNS and endpoint health")
+    with_config(p)
+    with_endpoint(p)
+    p.add_argument("--health-timeout", type=float, default=10.0, help="seconds to wait for /v2/ (0: no probe)")
     p = command("up", cmd_up, "create or correct every resource; a second 'up' changes nothing")
     with_config(p)
     with_endpoint(p)
@@ -155,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
         "--legacy-access-key",
         action="store_true",
         help="2014 recipe: an IAM user's access key for the registry (worse: a long-lived key on the instance)",
+    )
+    p.add_argument(
+        "--wait-healthy", type=float, default=None, metavar="SECONDS", help="then wait this long for /v2/ to answer"
     )
     p = command("down", cmd_down, "remove the deployment; keeps the bucket and its images")
     with_config(p)
