@@ -6,6 +6,15 @@ import pytest
 
 pytest_plugins: list[str] = [
     # fixture plugins (fixtures/*.py) are listed here, one per concept
+    "fixtures.phases",
+    "fixtures.container_logs",
+    "fixtures.docker_engine",
+    "fixtures.moto_server",
+    "fixtures.s3_backend",
+    "fixtures.tcp_proxy",
+    "fixtures.test_images",
+    "fixtures.registry_container",
+    "fixtures.booted_registry",
 ]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from provisioning import rules
 
@@ -117,6 +117,10 @@ class Spec(_Section):
     tls: Tls = Tls()
     registry: Registry
     tags: Mapping[TagKey, TagValue] = Field(default_factory=dict, max_length=40)
+
+    @field_serializer("tags")
+    def _tags_as_dict(self, tags: Mapping[str, str]) -> dict[str, str]:
+        return dict(tags)
 
     def model_post_init(self, context: Any, /) -> None:
         # frozen=True guards the fields; a read-only view guards the one mutable container.

@@ -402,3 +402,10 @@ def test_unknown_key_named_like_a_type_prefix() -> None:
     with pytest.raises(SpecError) as caught:
         spec_from_mapping(example_mapping(storage={"strict": True}))
     assert "storage.strict" in fields_named(caught.value)
+
+
+def test_spec_serialises_to_json_with_its_tags() -> None:
+    spec = spec_from_mapping(example_mapping())
+    dumped = spec.model_dump(mode="json")
+    assert dumped["tags"] == dict(spec.tags)
+    assert spec_from_mapping(dumped) == spec
