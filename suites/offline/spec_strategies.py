@@ -18,7 +18,7 @@ import string
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import strategies as st
 
@@ -117,7 +117,7 @@ def subnet_ids(nasty: bool = False) -> st.SearchStrategy[str]:
     return _maybe_newline(st.text("0123456789abcdef", min_size=8, max_size=17).map("subnet-".__add__), nasty)
 
 
-def _network(version: int, max_prefix: int) -> st.SearchStrategy[str]:
+def _network(version: Literal[4, 6], max_prefix: int) -> st.SearchStrategy[str]:
     return st.builds(
         lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)),
         st.ip_addresses(v=version),
@@ -332,7 +332,7 @@ def valid_spec_mappings(draw: st.DrawFn, nasty: bool = False) -> dict[str, Any]:
         "registry": registry,
     }
     for name, section in (("instance", instance), ("dns", dns), ("tls", tls)):
-        if section or draw(_BOOLS):
+        if len(section) > 0 or draw(_BOOLS):
             mapping[name] = section
     if draw(_BOOLS):
         mapping["tags"] = draw(_tags(nasty))

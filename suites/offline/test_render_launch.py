@@ -22,7 +22,9 @@ PROFILE = "arn:aws:iam::123456789012:instance-profile/spotreg-example"
 @cache
 def run_instances_shape() -> Shape:
     model = botocore.session.get_session().get_service_model("ec2")
-    return model.operation_model("RunInstances").input_shape
+    shape = model.operation_model("RunInstances").input_shape
+    assert shape is not None
+    return shape
 
 
 def launch(spec: Spec, instance_type: str | None = None, subnet_id: str | None = "subnet-0123456789abcdef0",

@@ -95,6 +95,7 @@ def test_ip_permissions_shape_is_what_ec2_accepts() -> None:
     ]
     model = botocore.session.get_session().get_service_model("ec2")
     shape = model.operation_model("AuthorizeSecurityGroupIngress").input_shape
+    assert shape is not None
     validate_parameters({"GroupId": "sg-0123456789abcdef0", "IpPermissions": permissions}, shape)
 
 
