@@ -5,7 +5,8 @@
 #       docker.io docker-registry busybox-static
 #   optional (the tests that need them skip without them):
 #       cloud-init (cloud-config schema check) shellcheck (user-data script lint)
-#       apache2-utils (htpasswd cross-check)
+#       apache2-utils (htpasswd cross-check) skopeo (an independent registry client)
+#       chromium (the HTML report checked in a headless browser)
 #
 # As root on Debian/Ubuntu: `apt-get install -y` whatever is missing (`apt-get update` first, only
 # if something is missing); a failing install is an error.
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 stack_packages=(docker.io docker-registry busybox-static)
-optional_packages=(cloud-init shellcheck apache2-utils chromium)
+optional_packages=(cloud-init shellcheck apache2-utils skopeo chromium)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
