@@ -19,9 +19,8 @@ from typing import Any
 from rich.console import Console
 
 from provisioning.errors import SpotregError
-from provisioning.spec import Spec, SpecError, load_spec
+from provisioning.spec import Spec, load_spec
 
-EXIT_INVALID = 2
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -206,9 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except SpecError as error:
-        err.print(str(error), style="bold red", markup=False)
-        return EXIT_INVALID
     except SpotregError as error:
         err.print(f"error: {error}", style="bold red", markup=False)
         return error.exit_code

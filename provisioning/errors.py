@@ -28,7 +28,7 @@ class InputProblem:
     """One piece of bad input: which field, what was given, and the rule it broke."""
 
     field: str
-    value: str
+    value: object
     rule: str
 
     def __str__(self) -> str:

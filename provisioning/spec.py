@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -14,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from provisioning import rules
+from provisioning.errors import InputError, InputProblem
 
 ENV_PREFIX = "SPOTREG_"
 ENV_NESTING = "__"
@@ -131,24 +131,15 @@ class Spec(_Section):
         return any(c in rules.WORLD_CIDRS for c in self.network.operator_cidrs)
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule: which field, what value, and the rule it broke."""
-
-    field: str
-    value: object
-    rule: str
-
-    def __str__(self) -> str:
-        return f"{self.field} = {self.value!r}: {self.rule}"
+Problem = InputProblem
 
 
-class SpecError(ValueError):
-    """All the problems of a configuration at once."""
+class SpecError(InputError, ValueError):
+    """All the problems of a configuration at once (exit code 2)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    def __init__(self, problems: list[InputProblem]) -> None:
+        super().__init__(problems)
+        self.args = ("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems),)
 
 
 def _cross_field_problems(spec: Spec) -> list[Problem]:
@@ -204,9 +195,12 @@ def _problems_of(error: ValidationError) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
         message = str(item["msg"]).removeprefix("Value error, ")
+        value = item.get("input")
         if item["type"] == "extra_forbidden":
             message = "unknown key (a typo?): see examples/spotreg.toml for the keys spotreg reads"
-        problems.append(Problem(_field_path(item["loc"]), item.get("input"), message))
+        elif item["type"] == "missing":
+            value, message = None, "required, and missing"
+        problems.append(Problem(_field_path(item["loc"]), value, message))
     # Unions (`X | None`) report one error per branch: keep the first of each field. A list whose items
     # were refused is also "too short" after validation: the item's problem says it all.
     unique: dict[str, Problem] = {}

@@ -1,0 +1,89 @@
+"""The `spotreg` command line: exit codes, every problem at once, and the rendered artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provisioning.cli import main
+from provisioning.render.policy import REGISTRY_S3_ACTIONS
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spotreg.toml"
+BAD = """
+[deployment]
+name = "demo"
+[storage]
+bucket = "My_Bucket"
+[network]
+operator_cidrs = ["203.0.113.7/32"]
+ssh = true
+ssh_cidrs = ["0.0.0.0/0"]
+[[registry.users]]
+name = "ci"
+password = "env:SPOTREG_PASSWORD_CI"
+"""
+
+
+def test_invalid_configuration_exits_2_naming_every_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(BAD)
+    assert main(["validate", "--config", str(config)]) == 2
+    message = capsys.readouterr().err
+    assert "storage.bucket = 'My_Bucket'" in message
+    assert "network.ssh_cidrs[0] = '0.0.0.0/0'" in message
+
+
+def test_a_missing_file_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "policy", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+
+
+def test_plan_refuses_bad_input_before_any_aws_call(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(BAD)
+    # No credentials and no endpoint exist here: reaching AWS would fail differently (and not with 2).
+    assert main(["plan", "--config", str(config)]) == 2
+    assert "storage.bucket" in capsys.readouterr().err
+
+
+def test_render_policy_grants_exactly_the_registry_actions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "policy", "--config", str(EXAMPLE)]) == 0
+    policy = json.loads(capsys.readouterr().out)
+    s3 = {
+        resource: set(statement["Action"])
+        for statement in policy["Statement"]
+        for resource in [statement["Resource"]]
+        if any(action.startswith("s3:") for action in statement["Action"])
+    }
+    bucket = "arn:aws:s3:::example-spotreg-images"
+    assert s3 == {bucket: set(REGISTRY_S3_ACTIONS["bucket"]), f"{bucket}/*": set(REGISTRY_S3_ACTIONS["object"])}
+
+
+@pytest.mark.parametrize("artifact", ["userdata", "registry-config", "security-group"])
+def test_render_prints_each_artifact(artifact: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", artifact, "--config", str(EXAMPLE)]) == 0
+    text = capsys.readouterr().out
+    if artifact == "security-group":
+        assert json.loads(text)[0]["IpRanges"][0]["CidrIp"] == "203.0.113.7/32"
+    else:
+        assert yaml.safe_load(text)
+
+
+NO_CLOUD_INIT = "cloud-init is not installed: apt-get install cloud-init"
+
+
+@pytest.mark.skipif(shutil.which("cloud-init") is None, reason=NO_CLOUD_INIT)
+def test_example_user_data_passes_cloud_init_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "userdata", "--config", str(EXAMPLE)]) == 0
+    user_data = tmp_path / "user-data"
+    user_data.write_text(capsys.readouterr().out)
+    result = subprocess.run(
+        ["cloud-init", "schema", "--config-file", str(user_data)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
