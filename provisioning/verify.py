@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +68,23 @@ def summarize_phases(records: list[dict[str, Any]]) -> dict[str, dict[str, float
     return summary
 
 
+def _run_to_the_end(command: list[str], env: dict[str, str]) -> int:
+    """Run pytest and wait for it even when interrupted: its finalizers tear live resources down.
+
+    Ctrl-C reaches pytest too (same process group); SIGTERM is passed on to it. Either way we wait.
+    """
+    child = subprocess.Popen(command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                print("spotreg verify: interrupted; waiting for the tests' teardown", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """Run pytest for the chosen target, then write summary.json next to junit.xml."""
     reports: Path = args.reports
@@ -79,7 +97,7 @@ def run_verify(args: argparse.Namespace) -> int:
     env = {**os.environ, "SPOTREG_PHASES_DIR": str(phases_dir), "TESTCONTAINERS_RYUK_DISABLED": "true"}
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    code = subprocess.call(command, env=env)
+    code = _run_to_the_end(command, env)
     wall = time.perf_counter() - clock
     records = []
     for path in sorted(phases_dir.glob("*.jsonl")):
