@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 
 from provisioning.errors import SpotregError
 from provisioning.spec import Spec, load_spec
 
+EXIT_DENIED = 3
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -208,6 +210,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpotregError as error:
         err.print(f"error: {error}", style="bold red", markup=False)
         return error.exit_code
+    except NoCredentialsError as error:
+        err.print(f"error: no AWS credentials in the default chain ({error})", style="bold red", markup=False)
+        return EXIT_DENIED
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        err.print(f"error: AWS refused {error.operation_name}: {error}", style="bold red", markup=False)
+        return EXIT_DENIED if "AccessDenied" in code or "Unauthorized" in code else 1
+    except BotoCoreError as error:
+        err.print(f"error: could not talk to AWS: {error}", style="bold red", markup=False)
+        return 1
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -96,7 +97,8 @@ class Registry(_Section):
     image: Annotated[str, AfterValidator(rules.image_reference)] = "docker.io/library/registry:2.8.3"
     major: Literal[2, 3] | None = None
     port: int = Field(default=443, ge=1, le=65535)
-    users: tuple[User, ...] = Field(min_length=1, max_length=100)
+    # The htpasswd lives in one SSM parameter (4096 characters): 40 bcrypt lines of at most 94 fit.
+    users: tuple[User, ...] = Field(min_length=1, max_length=40)
     health_interval_seconds: int = Field(default=300, ge=60, le=86400)
 
     @property
@@ -142,6 +144,20 @@ class SpecError(InputError, ValueError):
         self.args = ("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems),)
 
 
+SECURITY_GROUP_RULES_PER_FAMILY = 60
+REDACTED = "<not shown: a secret>"
+
+
+def _rules_per_family(spec: Spec) -> dict[int, int]:
+    """Ingress rules the security group will hold, per IP version."""
+    counts = {4: 0, 6: 0}
+    for cidr in (*spec.network.operator_cidrs, *spec.network.ssh_cidrs):
+        counts[ipaddress.ip_network(cidr).version] += 1
+    if spec.tls.mode == "letsencrypt":
+        counts = {family: count + 2 for family, count in counts.items()}
+    return counts
+
+
 def _cross_field_problems(spec: Spec) -> list[Problem]:
     """Rules that tie fields together; each names the field the operator should change."""
     problems: list[Problem] = []
@@ -170,6 +186,20 @@ def _cross_field_problems(spec: Spec) -> list[Problem]:
         add("network.ssh_cidrs", net.ssh_cidrs, "network.ssh = true needs the networks SSH is opened to")
     if not net.ssh and net.ssh_cidrs:
         add("network.ssh", net.ssh, "network.ssh_cidrs is set but SSH is off: set ssh = true or drop the CIDRs")
+    for family, quota in _rules_per_family(spec).items():
+        if quota > SECURITY_GROUP_RULES_PER_FAMILY:
+            add(
+                "network.operator_cidrs",
+                net.operator_cidrs,
+                f"{quota} IPv{family} ingress rules (operator and SSH networks) exceed a security group's "
+                f"default quota of {SECURITY_GROUP_RULES_PER_FAMILY}: name fewer, wider networks",
+            )
+    owned_prefix = f"ssm:/spotreg/{spec.deployment.name}/"
+    refs = [(f"registry.users[{i}].password", u.password) for i, u in enumerate(reg.users)]
+    refs += [("dns.password", dns.password)] if dns.password else []
+    for field, ref in refs:
+        if ref.startswith(owned_prefix):
+            add(field, REDACTED, f"{owned_prefix[4:]} is spotreg's own parameter path: keep your secret elsewhere")
     if len({u.name for u in reg.users}) != len(reg.users):
         add("registry.users", [u.name for u in reg.users], "each user name may appear once")
     if net.ssh and reg.port == 22:
@@ -196,6 +226,8 @@ def _problems_of(error: ValidationError) -> list[Problem]:
     for item in error.errors(include_url=False):
         message = str(item["msg"]).removeprefix("Value error, ")
         value = item.get("input")
+        if str(item["loc"][-1]) == "password":
+            value = REDACTED
         if item["type"] == "extra_forbidden":
             message = "unknown key (a typo?): see examples/spotreg.toml for the keys spotreg reads"
         elif item["type"] == "missing":
@@ -240,14 +272,15 @@ def apply_env_overrides(data: Mapping[str, Any], environ: Mapping[str, str]) -> 
     for variable, raw in sorted(environ.items()):
         if not variable.startswith(ENV_PREFIX) or ENV_NESTING not in variable:
             continue
+        shown = REDACTED if "password" in variable.lower() else raw
         path = variable.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING)
         if len(path) != 2:
-            raise SpecError([Problem(variable, raw, "overrides are SPOTREG_<SECTION>__<KEY>, one level deep")])
+            raise SpecError([Problem(variable, shown, "overrides are SPOTREG_<SECTION>__<KEY>, one level deep")])
         section, key = path
         value: Any = [v.strip() for v in raw.split(",") if v.strip()] if (section, key) in list_fields else raw
         merged.setdefault(section, {})
         if not isinstance(merged[section], dict):
-            raise SpecError([Problem(variable, raw, f"{section} is not a section")])
+            raise SpecError([Problem(variable, shown, f"{section} is not a section")])
         merged[section][key] = value
     return merged
 

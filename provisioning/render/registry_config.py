@@ -36,6 +36,9 @@ def render_registry_config(spec: Spec) -> str:
         "encrypt": True,
         "secure": True,
         "chunksize": S3_CHUNK_SIZE,
+        # The bucket is BucketOwnerEnforced (ACLs disabled): S3 then refuses any object ACL but this
+        # one, and the driver's default ("private") would fail every push on real AWS.
+        "objectacl": "bucket-owner-full-control",
     }
     if major == 2:
         s3["v4auth"] = True

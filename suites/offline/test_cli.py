@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError, NoCredentialsError
 
 from provisioning.cli import main
 from provisioning.render.policy import REGISTRY_S3_ACTIONS
@@ -87,3 +88,22 @@ def test_example_user_data_passes_cloud_init_schema(tmp_path: Path, capsys: pyte
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid cloud-config" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "CreateBucket"), 3),
+        (ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "RunInstances"), 1),
+        (NoCredentialsError(), 3),
+    ],
+)
+def test_aws_errors_become_exit_codes_not_tracebacks(
+    error: Exception, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fail(args: object) -> int:
+        raise error
+
+    monkeypatch.setattr("provisioning.cli.cmd_validate", fail)
+    assert main(["validate", "--config", str(EXAMPLE)]) == code
+    assert "error:" in capsys.readouterr().err

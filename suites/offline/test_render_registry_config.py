@@ -59,6 +59,7 @@ def test_major_2_config() -> None:
             "encrypt": True,
             "secure": True,
             "chunksize": 10 * 1024 * 1024,
+            "objectacl": "bucket-owner-full-control",
             "v4auth": True,
         },
         "redirect": {"disable": False},

@@ -409,3 +409,29 @@ def test_spec_serialises_to_json_with_its_tags() -> None:
     dumped = spec.model_dump(mode="json")
     assert dumped["tags"] == dict(spec.tags)
     assert spec_from_mapping(dumped) == spec
+
+
+def test_a_secret_written_into_the_spec_is_not_echoed() -> None:
+    mapping = example_mapping(registry={"users": [{"name": "ci", "password": "Hunter2-SuperSecret"}]})
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(mapping)
+    assert "registry.users[0].password" in fields_named(caught.value)
+    assert "Hunter2" not in str(caught.value)
+
+
+def test_a_secret_under_spotregs_own_parameter_path_is_refused() -> None:
+    name = example_mapping()["deployment"]["name"]
+    mapping = example_mapping(registry={"users": [{"name": "ci", "password": f"ssm:/spotreg/{name}/users/ci"}]})
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(mapping)
+    assert "registry.users[0].password" in fields_named(caught.value)
+
+
+def test_more_ingress_rules_than_a_security_group_holds_are_refused() -> None:
+    operators = [f"10.{i}.0.0/16" for i in range(40)]
+    ssh = [f"172.16.{i}.0/24" for i in range(21)]
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(example_mapping(network={"operator_cidrs": operators, "ssh": True, "ssh_cidrs": ssh}))
+    assert "network.operator_cidrs" in fields_named(caught.value)
+    assert "quota" in str(caught.value)
+    spec_from_mapping(example_mapping(network={"operator_cidrs": operators, "ssh": True, "ssh_cidrs": ssh[:20]}))
