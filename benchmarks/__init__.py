@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the stack (not tests; nothing here runs in the gate)."""
