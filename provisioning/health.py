@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from provisioning.errors import HealthTimeout
@@ -39,6 +42,26 @@ class Healthy:
 ProgressCallback = Callable[[str], None]
 
 
+class ServerNameAdapter(HTTPAdapter):
+    """Connects to the URL's host but sends `server_name` as SNI and checks the certificate against it:
+    for a certificate issued to a name the client reaches by address (a self-signed certificate for
+    `spotreg-<name>`, the instance found by its public IP). The chain is still verified."""
+
+    def __init__(self, server_name: str, **kwargs: Any) -> None:
+        self.server_name = server_name  # before super().__init__, which builds the pool manager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        pool_kwargs["server_hostname"] = self.server_name
+        pool_kwargs["assert_hostname"] = self.server_name
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
 def probe(url: str, *, session: requests.Session, verify: bool | str, timeout: float) -> Probe:
     """One GET of `url`; never raises for a network problem, it reports it."""
     started = time.monotonic()
@@ -62,11 +85,17 @@ def wait_until_healthy(
     console_output: Callable[[], str | None] | None = None,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    server_name: str | None = None,
 ) -> Healthy:
     """GET `url` until it answers one of `healthy_statuses`, backing off exponentially, for at most
     `timeout` seconds. On timeout raise HealthTimeout with the last status, body or error and, when
-    `console_output` is given, what it returns (the instance's console, say)."""
+    `console_output` is given, what it returns (the instance's console, say). With `server_name`, TLS
+    checks the certificate against that name instead of the URL's host (see ServerNameAdapter)."""
     http = session or requests.Session()
+    origin = _origin(url)
+    replaced = http.adapters.get(origin)
+    if server_name is not None:
+        http.mount(origin, ServerNameAdapter(server_name))
     started = time.monotonic()
     seen: list[Probe] = []
 
@@ -102,6 +131,10 @@ def wait_until_healthy(
     try:
         result = retrying(attempt)
     finally:
+        if server_name is not None:
+            http.adapters.pop(origin).close()
+            if replaced is not None:
+                http.mount(origin, replaced)  # the caller's session as it was
         if session is None:
             http.close()
     waited = time.monotonic() - started

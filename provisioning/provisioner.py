@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -78,6 +79,30 @@ def tls_cert_parameter(spec: Spec) -> str:
 def tls_ca_parameter(spec: Spec) -> str:
     """The self-signed CA certificate (public): what clients put in certs.d/<host>/ca.crt."""
     return f"{names.parameter_prefix(spec)}/tls-ca"
+
+
+def certificate_names(pem: str) -> list[str]:
+    """The DNS names and IP addresses a certificate is for (its subject alternative names)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return []
+    return [str(n) for n in san.get_values_for_type(x509.DNSName)] + [
+        str(n) for n in san.get_values_for_type(x509.IPAddress)
+    ]
+
+
+def _server_name(url: str, cert_pem: str | None) -> str | None:
+    """The name to check the self-signed certificate against when the URL's host is not one of its
+    names (dns.mode = "none": the certificate is for spotreg-<name>, the probe goes to the public IP)."""
+    if cert_pem is None:
+        return None
+    host = urlsplit(url).hostname
+    covered = certificate_names(cert_pem)
+    if not covered or host in covered:
+        return None
+    return covered[0]
 
 
 def expiry_tag(expires: datetime | str | None) -> str | None:
@@ -246,6 +271,9 @@ class Provisioner:
             "image": "AL2023 image parameters",
             "instance": f"spot instance of {name}",
             "dns": f"DNS of {spec.dns.hostname or name}",
+            "inventory": f"resources of deployment {spec.deployment.name}",
+            "status": f"instance, address and DNS of deployment {spec.deployment.name}",
+            "health": f"SSM parameters {names.parameter_prefix(spec)}/*",
         }.get(step, step)
 
     @contextmanager
@@ -289,11 +317,23 @@ class Provisioner:
             if spec.dns.mode == "route53":
                 assert spec.dns.zone_id is not None and spec.dns.hostname is not None
                 route53.check_zone(self.clients.route53, spec.dns.zone_id, spec.dns.hostname)
-                route53.check_owner(self.clients.route53, spec.dns.zone_id, spec.dns.hostname, self.deployment)
+                route53.check_owner(
+                    self.clients.route53,
+                    spec.dns.zone_id,
+                    spec.dns.hostname,
+                    self.deployment,
+                    own_addresses=self._own_addresses(),
+                )
             # names spotreg would take that someone else holds: refused before anything is made (the
             # bucket step, first of all, checks its own before it creates anything)
             role.check_owner(self.clients.iam, name, self.deployment)
             sg_step.find_security_group(self.clients.ec2, spec, vpc_id)
+
+    def _own_addresses(self) -> set[str]:
+        """The public addresses this deployment's instances and Elastic IPs hold now."""
+        ec2 = self.clients.ec2
+        found = {f.public_ip for f in instance.live_instances(ec2, self.deployment) if f.public_ip}
+        return found | {a.public_ip for a in elastic_ip.deployment_addresses(ec2, self.deployment)}
 
     def _steps(self) -> list[tuple[str, Callable[[_Run], None]]]:
         return [(name, getattr(self, f"_step_{name.replace('-', '_')}")) for name in STEPS]
@@ -523,7 +563,14 @@ class Provisioner:
         if mode == "eip":
             instance_id = None if run.facts is None else run.facts.instance_id
             run.changes.append(
-                elastic_ip.association_changes(self.clients.ec2, run.address, instance_id, apply=run.apply)
+                elastic_ip.association_changes(
+                    self.clients.ec2,
+                    run.address,
+                    instance_id,
+                    apply=run.apply,
+                    waits=self.waits,
+                    progress=self.progress,
+                )
             )
         elif mode == "route53":
             assert spec.dns.zone_id is not None and spec.dns.hostname is not None
@@ -555,7 +602,10 @@ class Provisioner:
     def inventory(self) -> Inventory:
         """Everything of this deployment that exists now."""
         zones = [self.spec.dns.zone_id] if self.spec.dns.zone_id is not None else None
-        return take_inventory(self.clients, self.deployment, bucket_names=[self.spec.storage.bucket], zone_ids=zones)
+        with self._step("inventory"):
+            return take_inventory(
+                self.clients, self.deployment, bucket_names=[self.spec.storage.bucket], zone_ids=zones
+            )
 
     def plan(self, *, legacy_access_key: bool = False) -> Plan:
         """What `up` would create, change or keep. Only reads (Describe/Get/List calls)."""
@@ -600,9 +650,10 @@ class Provisioner:
         return f"{scheme}://{host}{'' if port == default else f':{port}'}/v2/"
 
     def _address(self) -> tuple[instance.InstanceFacts | None, str | None]:
-        live = instance.live_instances(self.clients.ec2, self.deployment)
-        facts = live[0] if live else None
-        addresses = elastic_ip.deployment_addresses(self.clients.ec2, self.deployment)
+        with self._step("status"):
+            live = instance.live_instances(self.clients.ec2, self.deployment)
+            facts = live[0] if live else None
+            addresses = elastic_ip.deployment_addresses(self.clients.ec2, self.deployment)
         address = addresses[0].public_ip if addresses else (facts.public_ip if facts else None)
         return facts, address
 
@@ -612,7 +663,10 @@ class Provisioner:
         url = self.endpoint(address)
         if url is None:
             raise SpotregError("the deployment has no address to check yet", hint="run 'spotreg up' first")
-        ca = parameters.read_deployment_parameters(self.clients.ssm, self.spec).get(tls_ca_parameter(self.spec))
+        with self._step("health"):
+            stored = parameters.read_deployment_parameters(self.clients.ssm, self.spec)
+        ca = stored.get(tls_ca_parameter(self.spec))
+        cert = stored.get(tls_cert_parameter(self.spec))
 
         def console() -> str | None:
             if facts is None:
@@ -626,10 +680,12 @@ class Provisioner:
 
         with tempfile.TemporaryDirectory() as scratch:
             verify: bool | str = True
+            server_name = None
             if self.spec.tls.mode == "selfsigned" and ca is not None:
                 bundle = Path(scratch) / "ca.pem"
                 bundle.write_text(ca.value)
                 verify = str(bundle)
+                server_name = _server_name(url, None if cert is None else cert.value)
             return wait_until_healthy(
                 url,
                 timeout,
@@ -637,6 +693,7 @@ class Provisioner:
                 progress=(lambda message: self._say("health", message)),
                 console_output=console,
                 session=self.http,
+                server_name=server_name,
             )
 
     def status(self, *, health_timeout: float | None = None) -> Status:
@@ -645,15 +702,18 @@ class Provisioner:
         dns = None
         spec = self.spec
         if spec.dns.mode == "route53" and spec.dns.zone_id and spec.dns.hostname:
-            records = route53.records_at(self.clients.route53, spec.dns.zone_id, spec.dns.hostname)
+            with self._step("status"):
+                records = route53.records_at(self.clients.route53, spec.dns.zone_id, spec.dns.hostname)
             a = records.get("A")
             dns = f"{spec.dns.hostname} -> {', '.join(a.values) if a else 'no A record'}"
         elif spec.dns.hostname is not None:
             dns = f"{spec.dns.hostname} ({spec.dns.mode})"
         health, health_error = None, None
-        if health_timeout is not None and facts is not None:
+        if health_timeout and facts is not None:  # 0 or None: not asked for
             try:
                 health = self.wait_until_healthy(health_timeout)
+            except PermissionDenied:
+                raise  # the caller's credentials, not the registry's health
             except SpotregError as error:
                 health_error = str(error)
         return Status(
@@ -703,6 +763,8 @@ class Provisioner:
             changes += parameters.remove_parameters(self.clients.ssm, spec)
         with self._step("bucket"):
             bucket_change = bucket_step.remove_bucket(self.clients, spec, delete_data=delete_data)
+        if delete_data and bucket_change.action != "delete" and bucket_change.detail == bucket_step.NOT_CREATED:
+            notes.append(f"bucket {spec.storage.bucket}: {bucket_step.NOT_CREATED}")
         for change in changes:
             self._say("down", str(change))
         if bucket_change.action == "delete":

@@ -18,6 +18,9 @@ from provisioning.names import TAG_DEPLOYMENT
 from provisioning.spec import Spec
 
 KIND = "bucket"
+# Set only on a bucket spotreg itself created, to the deployment's name: `down --delete-data` empties
+# and deletes only such a bucket. A bucket that existed before (adopted) never gets it.
+TAG_CREATED = "spotreg:created"
 LIFECYCLE_RULE_ID = "spotreg-abort-incomplete-multipart-uploads"
 ABORT_INCOMPLETE_AFTER_DAYS = 7
 PUBLIC_ACCESS_BLOCK = {
@@ -141,10 +144,9 @@ def bucket_drift(state: BucketState, spec: Spec, tags: Mapping[str, str]) -> lis
         drift.append("object ownership")
     if not _has_abort_rule(state.lifecycle_rules):
         drift.append("lifecycle rule")
+    # versioning is only ever turned on (storage.versioning); spotreg never suspends what an owner enabled
     if spec.storage.versioning and state.versioning != "Enabled":
         drift.append("versioning on")
-    if not spec.storage.versioning and state.versioning == "Enabled":
-        drift.append("versioning suspended")
     return drift
 
 
@@ -196,8 +198,6 @@ def _apply(s3: Any, state: BucketState, spec: Spec, tags: Mapping[str, str]) -> 
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [*others, LIFECYCLE_RULE]})
     if spec.storage.versioning and state.versioning != "Enabled":
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    if not spec.storage.versioning and state.versioning == "Enabled":
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
 
 
 def ensure_bucket(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> Change:
@@ -223,7 +223,7 @@ def ensure_bucket(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> C
         raise
     fresh = BucketState(name, clients.region, {}, None, None, None)
     try:
-        _apply(s3, fresh, spec, tags)
+        _apply(s3, fresh, spec, {**tags, TAG_CREATED: spec.deployment.name})
     except BaseException:
         _delete_if_empty(s3, name)
         raise
@@ -258,9 +258,13 @@ def empty_bucket(s3: Any, name: str) -> int:
     return removed
 
 
+NOT_CREATED = "not created by spotreg: kept; delete it yourself"
+
+
 def remove_bucket(clients: AwsClients, spec: Spec, *, delete_data: bool) -> Change:
     """Keep the bucket (the default), or with `delete_data` empty every version and delete it —
-    only when it carries this deployment's tag."""
+    only when this deployment created it (tagged spotreg:created=<deployment>). A bucket that was
+    there before spotreg adopted it may hold anyone's data: it is kept, whatever `delete_data` says."""
     name = spec.storage.bucket
     try:
         region = bucket_region(clients.s3, name)
@@ -273,11 +277,9 @@ def remove_bucket(clients: AwsClients, spec: Spec, *, delete_data: bool) -> Chan
     if not delete_data:
         return Change(KIND, name, "keep", "kept with its images (delete_data not asked for)")
     tagging = _optional(clients.s3.get_bucket_tagging, ("NoSuchTagSet", "NoSuchTagSetError"), Bucket=name)
-    owner = tag_dict(tagging["TagSet"]).get(TAG_DEPLOYMENT) if tagging else None
-    if owner != spec.deployment.name:
-        raise OwnershipError(
-            KIND, name, f"is not tagged {TAG_DEPLOYMENT}={spec.deployment.name}: spotreg will not delete its data"
-        )
+    tags = tag_dict(tagging["TagSet"]) if tagging else {}
+    if tags.get(TAG_CREATED) != spec.deployment.name or tags.get(TAG_DEPLOYMENT) != spec.deployment.name:
+        return Change(KIND, name, "keep", NOT_CREATED)
     count = empty_bucket(clients.s3, name)
     clients.s3.delete_bucket(Bucket=name)
     return Change(KIND, name, "delete", f"{count} object versions, markers and uploads removed")

@@ -8,6 +8,8 @@ from typing import Any
 
 from provisioning.aws.changes import Change
 from provisioning.aws.tags import aws_tags, deployment_filter, ec2_tag_specifications, missing_tags, tag_dict
+from provisioning.aws.waits import Progress, Waits, poll_until
+from provisioning.errors import SpotregError
 
 KIND = "elastic-ip"
 
@@ -57,14 +59,48 @@ def address_changes(
     return Change(KIND, f"{address.public_ip} ({address.allocation_id})", "create"), address
 
 
-def association_changes(ec2: Any, address: Address | None, instance_id: str | None, *, apply: bool) -> Change:
-    """Associate the address with the instance unless it already is."""
+def wait_until_running(ec2: Any, instance_id: str, *, waits: Waits, progress: Progress | None = None) -> None:
+    """Wait (bounded, with progress) until the instance is running: EC2 refuses to associate an
+    address with a pending instance (IncorrectInstanceState)."""
+
+    def check() -> tuple[bool, str]:
+        found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        state = str(found["State"]["Name"])
+        if state not in ("pending", "running"):
+            raise SpotregError(
+                f"instance {instance_id} is {state} instead of starting: the Elastic IP cannot be associated",
+                hint="see the instance's console output, then run 'spotreg up' again",
+            )
+        return state == "running", state
+
+    poll_until(
+        f"{instance_id} to run",
+        check,
+        timeout=waits.instance_terminated,
+        interval=waits.poll_interval,
+        max_interval=waits.max_interval,
+        progress=progress,
+        step="dns",
+    )
+
+
+def association_changes(
+    ec2: Any,
+    address: Address | None,
+    instance_id: str | None,
+    *,
+    apply: bool,
+    waits: Waits | None = None,
+    progress: Progress | None = None,
+) -> Change:
+    """Associate the address with the instance unless it already is, once the instance runs."""
     if address is None or instance_id is None:
         return Change("address-association", "(new address)", "create", "once the instance exists")
     name = f"{address.public_ip} -> {instance_id}"
     if address.instance_id == instance_id:
         return Change("address-association", name, "keep")
     if apply:
+        wait_until_running(ec2, instance_id, waits=waits or Waits(), progress=progress)
         ec2.associate_address(AllocationId=address.allocation_id, InstanceId=instance_id, AllowReassociation=True)
     return Change("address-association", name, "update" if address.instance_id else "create")
 

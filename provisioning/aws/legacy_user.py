@@ -15,11 +15,12 @@ from botocore.exceptions import ClientError
 
 from provisioning.aws.changes import Change
 from provisioning.aws.clients import AwsClients
-from provisioning.aws.parameters import StoredParameter
+from provisioning.aws.parameters import StoredParameter, parameter_tags
 from provisioning.aws.role import canonical
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, tag_dict
 from provisioning.errors import OwnershipError
-from provisioning.names import parameter_prefix, resource_name
+from provisioning.names import resource_name
+from provisioning.render.boot_script import legacy_key_parameter
 from provisioning.render.policy import REGISTRY_S3_ACTIONS, bucket_arns
 from provisioning.spec import Spec
 
@@ -36,7 +37,7 @@ def user_name(spec: Spec) -> str:
 
 
 def key_parameter(spec: Spec) -> str:
-    return f"{parameter_prefix(spec)}/legacy-access-key"
+    return legacy_key_parameter(spec)  # the boot script reads it from there
 
 
 def legacy_policy(spec: Spec) -> dict[str, Any]:
@@ -129,12 +130,13 @@ def remove_legacy_user(clients: AwsClients, spec: Spec) -> list[Change]:
     iam, name = clients.iam, user_name(spec)
     tags = _user_tags(iam, name)
     changes = []
-    try:
-        clients.ssm.delete_parameter(Name=key_parameter(spec))
-        changes.append(Change("parameter", key_parameter(spec), "delete"))
-    except ClientError as error:
-        if not is_code(error, "ParameterNotFound"):
-            raise
+    if belongs_to(parameter_tags(clients.ssm, key_parameter(spec)), spec.deployment.name):
+        try:
+            clients.ssm.delete_parameter(Name=key_parameter(spec))
+            changes.append(Change("parameter", key_parameter(spec), "delete"))
+        except ClientError as error:
+            if not is_code(error, "ParameterNotFound"):
+                raise
     if tags is None or not belongs_to(tags, spec.deployment.name):
         return changes
     delete_user(iam, name)

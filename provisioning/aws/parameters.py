@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioning.aws.changes import Change
-from provisioning.aws.tags import aws_tags, is_code, missing_tags, tag_dict
+from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 from provisioning.names import parameter_prefix
 from provisioning.spec import Spec
 
@@ -106,18 +106,27 @@ def parameter_changes(
             if apply:
                 ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=item.name, Tags=aws_tags(missing))
         changes.append(Change(KIND, item.name, "update" if drift else "keep", ", ".join(drift)))
-    unwanted = sorted(set(existing) - {w.name for w in wanted} - set(keep))
+    unwanted = owned_parameters(ssm, sorted(set(existing) - {w.name for w in wanted} - set(keep)), spec)
     for name in unwanted:
         changes.append(Change(KIND, name, "delete", "no longer needed by the spec"))
     if apply:
-        for start in range(0, len(unwanted), 10):  # DeleteParameters takes 10 names at most
-            ssm.delete_parameters(Names=unwanted[start : start + 10])
+        _delete(ssm, unwanted)
     return changes
 
 
+def owned_parameters(ssm: Any, names: Sequence[str], spec: Spec) -> list[str]:
+    """The `names` tagged as this deployment's: only those are spotreg's to delete. A parameter
+    someone put below the prefix themselves (a password an ssm: reference points at) is not."""
+    return [name for name in names if belongs_to(parameter_tags(ssm, name), spec.deployment.name)]
+
+
+def _delete(ssm: Any, names: Sequence[str]) -> None:
+    for start in range(0, len(names), 10):  # DeleteParameters takes 10 names at most
+        ssm.delete_parameters(Names=list(names[start : start + 10]))
+
+
 def remove_parameters(ssm: Any, spec: Spec) -> list[Change]:
-    """Delete every parameter below the deployment's prefix (spotreg's namespace)."""
-    names = sorted(read_parameters(ssm, parameter_prefix(spec)))
-    for start in range(0, len(names), 10):
-        ssm.delete_parameters(Names=names[start : start + 10])
+    """Delete the parameters below the deployment's prefix that carry its tag; leave the rest."""
+    names = owned_parameters(ssm, sorted(read_parameters(ssm, parameter_prefix(spec))), spec)
+    _delete(ssm, names)
     return [Change(KIND, name, "delete") for name in names]

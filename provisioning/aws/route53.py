@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,15 +92,42 @@ def owner_of(records: Mapping[str, RecordSet]) -> dict[str, str]:
     return {}
 
 
-def _check_owner(records: Mapping[str, RecordSet], hostname: str, deployment: str) -> None:
+def _check_owner(
+    records: Mapping[str, RecordSet], hostname: str, deployment: str, own_addresses: Collection[str] = ()
+) -> None:
+    """OwnershipError when the name is another deployment's, or holds an A or CNAME record without
+    spotreg's marker (someone's own record: `up` would overwrite it and `down` delete it). An
+    unmarked A record pointing only at `own_addresses` (this deployment's instance or Elastic IP,
+    written by its boot after an `up` that stopped before the DNS step) is this deployment's."""
     owner = owner_of(records).get(TAG_DEPLOYMENT)
     if owner is not None and owner != deployment:
         raise OwnershipError("DNS record", hostname, f"is marked as the spotreg deployment {owner!r}'s")
+    if owner is not None:
+        return
+    if "CNAME" in records:
+        values = ", ".join(records["CNAME"].values)
+        raise OwnershipError(
+            "DNS record",
+            hostname,
+            f"has a CNAME record ({values}) without spotreg's TXT marker: spotreg will not overwrite or delete "
+            "a record it did not make; choose another dns.hostname or remove the record yourself",
+        )
+    a = records.get("A")
+    if a is not None and not (a.values and set(a.values) <= set(own_addresses)):
+        raise OwnershipError(
+            "DNS record",
+            hostname,
+            f"has an A record ({', '.join(a.values)}) without spotreg's TXT marker: spotreg will not overwrite or "
+            "delete a record it did not make; choose another dns.hostname or remove the record yourself",
+        )
 
 
-def check_owner(route53: Any, zone_id: str, hostname: str, deployment: str) -> None:
-    """OwnershipError when the name's owner marker names another deployment."""
-    _check_owner(records_at(route53, zone_id, hostname), hostname, deployment)
+def check_owner(
+    route53: Any, zone_id: str, hostname: str, deployment: str, own_addresses: Collection[str] = ()
+) -> None:
+    """OwnershipError when the name's owner marker names another deployment, or an unmarked A or
+    CNAME record is there (see _check_owner)."""
+    _check_owner(records_at(route53, zone_id, hostname), hostname, deployment, own_addresses)
 
 
 def record_changes(
@@ -108,7 +135,7 @@ def record_changes(
 ) -> Change:
     """UPSERT the A record (to `ip`) and the owner TXT record when either differs."""
     records = records_at(route53, zone_id, hostname)
-    _check_owner(records, hostname, tags[TAG_DEPLOYMENT])
+    _check_owner(records, hostname, tags[TAG_DEPLOYMENT], () if ip is None else (ip,))
     want_txt = marker_value(tags)
     current_a = records.get("A")
     drift = []

@@ -14,11 +14,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioning.aws import role as role_step
-from provisioning.aws.bucket import empty_bucket
+from provisioning.aws.bucket import NOT_CREATED, TAG_CREATED, empty_bucket
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.instance import LIVE_STATES, OPEN_SPOT_REQUEST_STATES, terminate
 from provisioning.aws.legacy_user import delete_user
-from provisioning.aws.route53 import marked_records, parse_marker, records_at
+from provisioning.aws.route53 import marked_records, parse_marker, records_at, remove_records
 from provisioning.aws.tags import is_code, tag_dict
 from provisioning.aws.waits import Progress, Waits, retry_on
 from provisioning.errors import InputError, InputProblem
@@ -284,16 +284,9 @@ def _delete(clients: AwsClients, found: Found, waits: Waits, progress: Progress 
     elif found.kind == "parameter":
         clients.ssm.delete_parameter(Name=found.id)
     elif found.kind == "dns-record":
+        # the A record and spotreg's marker value only: other TXT values at the name are someone else's
         zone_id, name = found.id.split(":", 1)
-        records = records_at(clients.route53, zone_id, name)
-        batch = [
-            {"Action": "DELETE", "ResourceRecordSet": r.resource_record_set()}
-            for t, r in records.items()
-            if t in ("A", "TXT")
-        ]
-        clients.route53.change_resource_record_sets(
-            HostedZoneId=zone_id, ChangeBatch={"Comment": "spotreg sweep", "Changes": batch}
-        )
+        remove_records(clients.route53, zone_id, name, found.deployment)
     elif found.kind == "bucket":
         empty_bucket(clients.s3, found.id)
         clients.s3.delete_bucket(Bucket=found.id)
@@ -342,6 +335,9 @@ def remove_listed(
             continue
         if tags.get(TAG_RUN) != found.run or tags.get(TAG_DEPLOYMENT) != found.deployment:
             results.append(dataclasses.replace(found, outcome="refused: its spotreg tags changed since it was listed"))
+            continue
+        if found.kind == "bucket" and tags.get(TAG_CREATED) != found.deployment:
+            results.append(dataclasses.replace(found, outcome=NOT_CREATED))  # adopted: its data is not ours
             continue
         try:
             _delete(clients, found, waits, progress)

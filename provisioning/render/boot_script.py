@@ -13,7 +13,14 @@ from typing import Final
 
 from provisioning import names
 from provisioning.render import paths
-from provisioning.render.container import HTTP_SECRET_ENV, ContainerRun, render_proxy_run, render_registry_run
+from provisioning.render.container import (
+    HTTP_SECRET_ENV,
+    S3_ACCESS_KEY_ENV,
+    S3_SECRET_KEY_ENV,
+    ContainerRun,
+    render_proxy_run,
+    render_registry_run,
+)
 from provisioning.spec import Spec
 
 RETRY_ATTEMPTS: Final = 6  # pauses of 2, 4, 8, 16, 30 s: about a minute per call
@@ -74,6 +81,38 @@ ensure_http_secret() {
     fi
     @SECRET_ENV@=$(< "$HTTP_SECRET_FILE")
     export @SECRET_ENV@
+}
+
+# legacy_key_value: the legacy-mode access key parameter's value; nothing when up stored none
+# (ParameterNotFound: the default, the registry uses the instance profile).
+legacy_key_value() {
+    local value errors status=0
+    errors=$(mktemp)
+    value=$(ssm_value "$LEGACY_KEY_PARAMETER" 2> "$errors") || status=$?
+    if (( status == 0 )); then
+        printf '%s\n' "$value"
+    elif ! grep -q ParameterNotFound "$errors"; then
+        log "reading ${LEGACY_KEY_PARAMETER} failed: $(< "$errors")"
+    else
+        status=0
+    fi
+    rm -f "$errors"
+    return "$status"
+}
+
+# load_legacy_key: in legacy mode hand the stored IAM user key to the registry's S3 driver, by
+# environment only (the container gets "-e NAME", never the value).
+load_legacy_key() {
+    local value
+    value=$(retry "$RETRY_ATTEMPTS" legacy_key_value)
+    if [[ -z $value ]]; then
+        log "no legacy access key: the registry uses the instance profile"
+        return 0
+    fi
+    @ACCESS_ENV@=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["access_key_id"])' <<< "$value")
+    @SECRET_KEY_ENV@=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["secret_access_key"])' <<< "$value")
+    export @ACCESS_ENV@ @SECRET_KEY_ENV@
+    log "legacy mode: the registry uses the long-lived access key in ${LEGACY_KEY_PARAMETER}"
 }
 
 # ensure_image IMAGE: pull IMAGE unless the engine has it.
@@ -161,6 +200,11 @@ update_dns() {
 """
 
 
+def legacy_key_parameter(spec: Spec) -> str:
+    """Where legacy mode (`up(legacy_access_key=True)`) stores the IAM user's access key, as JSON."""
+    return f"{names.parameter_prefix(spec)}/legacy-access-key"
+
+
 def namecheap_host_and_domain(hostname: str) -> tuple[str, str]:
     """Namecheap's (host, domain) for a name: the last two labels are the domain, "@" its apex."""
     labels = hostname.split(".")
@@ -175,6 +219,7 @@ def boot_script_values(spec: Spec) -> dict[str, str]:
         "HTPASSWD_PARAMETER": names.htpasswd_parameter(spec),
         "HTPASSWD_FILE": names.HTPASSWD_PATH,
         "HTTP_SECRET_FILE": paths.HTTP_SECRET_PATH,
+        "LEGACY_KEY_PARAMETER": legacy_key_parameter(spec),
         "REGISTRY_CONTAINER": names.CONTAINER_NAME,
         "REGISTRY_IMAGE": spec.registry.image,
     }
@@ -242,7 +287,9 @@ def render_boot_script(spec: Spec) -> str:
     parts = [
         _PROLOGUE.format(unit=paths.REGISTRY_UNIT, script=script, proxy_usage=proxy_usage if proxy else ""),
         "\n".join([VALUES_BEGIN, *(f"readonly {k}={shlex.quote(v)}" for k, v in values.items()), VALUES_END]) + "\n",
-        _FUNCTIONS.replace("@SECRET_ENV@", HTTP_SECRET_ENV),
+        _FUNCTIONS.replace("@SECRET_ENV@", HTTP_SECRET_ENV)
+        .replace("@ACCESS_ENV@", S3_ACCESS_KEY_ENV)
+        .replace("@SECRET_KEY_ENV@", S3_SECRET_KEY_ENV),
     ]
     if dns:
         parts += [_IMDS, _ROUTE53 if spec.dns.mode == "route53" else _NAMECHEAP]
@@ -256,7 +303,7 @@ def render_boot_script(spec: Spec) -> str:
         steps.append('fetch_parameter "$TLS_KEY_PARAMETER" "$TLS_KEY_FILE"')
     if dns:
         steps.append("update_dns")
-    steps += ["ensure_http_secret", "start_registry"]
+    steps += ["ensure_http_secret", "load_legacy_key", "start_registry"]
     cases = ["        registry)", *(f"            {step}" for step in steps), "            ;;"]
     if proxy is not None:
         cases += ["        proxy)", "            start_proxy", "            ;;"]

@@ -12,6 +12,10 @@ from provisioning.render import paths
 from provisioning.spec import Spec
 
 HTTP_SECRET_ENV: Final = "REGISTRY_HTTP_SECRET"  # noqa: S105 - a variable name, not a secret
+# Legacy mode only: the IAM user's access key for the S3 driver, set by the boot script when up stored
+# one (otherwise unset, and the driver uses the instance profile).
+S3_ACCESS_KEY_ENV: Final = "REGISTRY_STORAGE_S3_ACCESSKEY"
+S3_SECRET_KEY_ENV: Final = "REGISTRY_STORAGE_S3_SECRETKEY"  # noqa: S105 - a variable name, not a secret
 DEFAULT_LOG_OPTIONS: Final = (("max-size", "10m"), ("max-file", "3"))
 
 
@@ -20,7 +24,9 @@ class ContainerRun:
     """One ``docker run``: host paths are mounted as (host, container, mode), mode "ro" or "rw".
 
     ``env`` holds plain values; ``inherited_env`` names variables (secrets) whose values the caller's
-    environment supplies, so that they never appear in an argument list or a rendered file.
+    environment supplies, so that they never appear in an argument list or a rendered file;
+    ``optional_env`` likewise, but the caller may leave them unset (``docker run -e NAME`` then sets
+    nothing in the container).
     """
 
     name: str
@@ -30,6 +36,7 @@ class ContainerRun:
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
     inherited_env: tuple[str, ...] = ()
+    optional_env: tuple[str, ...] = ()
     log_options: tuple[tuple[str, str], ...] = DEFAULT_LOG_OPTIONS
 
     def docker_run_argv(self) -> tuple[str, ...]:
@@ -43,7 +50,7 @@ class ContainerRun:
             argv += ["-v", f"{host}:{container}:{mode}"]
         for key, value in self.env:
             argv += ["-e", f"{key}={value}"]
-        for key in self.inherited_env:
+        for key in (*self.inherited_env, *self.optional_env):
             argv += ["-e", key]
         return (*argv, self.image, *self.args)
 
@@ -52,7 +59,8 @@ class ContainerRun:
         missing = [key for key in self.inherited_env if key not in caller_env]
         if missing:
             raise KeyError(f"the caller's environment lacks {', '.join(missing)}")
-        return {**dict(self.env), **{key: caller_env[key] for key in self.inherited_env}}
+        optional = {key: caller_env[key] for key in self.optional_env if key in caller_env}
+        return {**dict(self.env), **{key: caller_env[key] for key in self.inherited_env}, **optional}
 
 
 def render_registry_run(spec: Spec) -> ContainerRun:
@@ -74,6 +82,7 @@ def render_registry_run(spec: Spec) -> ContainerRun:
         env=env,
         args=("serve", config_in_container),
         inherited_env=(HTTP_SECRET_ENV,),
+        optional_env=(S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV),
     )
 
 

@@ -56,8 +56,9 @@ def render_launch_parameters(
     tags = names.deployment_tags(spec, run_id=run_id, expires=expires)
     interface: dict[str, Any] = {
         "DeviceIndex": 0,
-        # With dns.mode = "eip" the provisioner associates the Elastic IP after launch.
-        "AssociatePublicIpAddress": spec.dns.mode != "eip",
+        # Always: the first boot installs Docker and pulls images, which needs an address in a default
+        # VPC. With dns.mode = "eip" the Elastic IP, associated once the instance runs, replaces it.
+        "AssociatePublicIpAddress": True,
         "Groups": [security_group_id],
         "DeleteOnTermination": True,
     }

@@ -52,8 +52,9 @@ def test_delete_data_refuses_a_bucket_that_is_not_the_deployments(make_provision
     )
     with pytest.raises(OwnershipError, match="someone-else"):
         make_provisioner().up()
-    with pytest.raises(OwnershipError, match="will not delete"):
-        make_provisioner().down(delete_data=True)
+    removed = make_provisioner().down(delete_data=True)
+    assert [(c.kind, c.action) for c in removed.kept] == [("bucket", "keep")]
+    assert f"bucket {BUCKET}: not created by spotreg: kept; delete it yourself" in removed.notes
     assert BUCKET in [b["Name"] for b in clients.s3.list_buckets()["Buckets"]]
 
 

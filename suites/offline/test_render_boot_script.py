@@ -318,3 +318,47 @@ def test_containers_start_with_the_rendered_argv(stub_path: Path, spec_key: str)
         assert inspect == ["docker", "image", "inspect", run.image]
         assert remove == ["docker", "rm", "-f", run.name]
         assert tuple(start) == run.docker_run_argv()
+
+
+# --- legacy mode: the stored access key reaches the registry by environment only --------------------
+
+LEGACY_KEY = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cr3t/+key"}
+SHOW_S3_ENV = (  # what a child process (docker run) inherits
+    """bash -c 'printf "[%s|%s]" "${REGISTRY_STORAGE_S3_ACCESSKEY-unset}" """
+    """"${REGISTRY_STORAGE_S3_SECRETKEY-unset}"' >&2"""
+)
+
+
+def test_legacy_key_is_exported_for_the_registry_and_passed_by_name(stub_path: Path) -> None:
+    spec = matrix_spec(("selfsigned", "none"))
+    status, calls, stderr = call_functions(
+        stub_path, spec, f"load_legacy_key && {SHOW_S3_ENV}", STUB_AWS_ANSWER=json.dumps(LEGACY_KEY)
+    )
+    assert status == 0, stderr
+    assert "[AKIAEXAMPLE|s3cr3t/+key]" in stderr
+    [call] = calls
+    assert option(call, "--name") == "/spotreg/example/legacy-access-key" and "--with-decryption" in call
+    argv = render_registry_run(spec).docker_run_argv()
+    for name in ("REGISTRY_STORAGE_S3_ACCESSKEY", "REGISTRY_STORAGE_S3_SECRETKEY"):
+        assert argv[argv.index(name) - 1] == "-e"
+    assert not any("AKIA" in word or ("=" in word and "S3" in word) for word in argv)
+    steps = render_boot_script(spec)[render_boot_script(spec).index("        registry)") :]
+    assert steps.index("load_legacy_key") < steps.index("start_registry")
+
+
+def test_without_a_legacy_key_the_registry_uses_the_instance_profile(stub_path: Path) -> None:
+    spec = matrix_spec(("selfsigned", "none"))
+    not_found = 'aws() { echo "An error occurred (ParameterNotFound) when calling GetParameter" >&2; return 254; }'
+    status, calls, stderr = call_functions(stub_path, spec, f"{not_found}; load_legacy_key && {SHOW_S3_ENV}")
+    assert status == 0, stderr
+    assert "[unset|unset]" in stderr and "instance profile" in stderr
+    assert calls == []  # no retries (sleep) for a parameter that is simply not there
+
+
+def test_a_failing_legacy_key_read_is_retried_and_fails(stub_path: Path) -> None:
+    spec = matrix_spec(("selfsigned", "none"))
+    denied = 'aws() { echo "An error occurred (AccessDeniedException)" >&2; return 254; }'
+    status, calls, stderr = call_functions(stub_path, spec, f"{denied}; load_legacy_key")
+    assert status != 0
+    assert [call[0] for call in calls] == ["sleep"] * 5
+    assert "AccessDeniedException" in stderr

@@ -26,7 +26,9 @@ def test_registry_run_selfsigned_major_2() -> None:
         env=(),
         args=("serve", "/etc/docker/registry/config.yml"),
         inherited_env=("REGISTRY_HTTP_SECRET",),
+        optional_env=("REGISTRY_STORAGE_S3_ACCESSKEY", "REGISTRY_STORAGE_S3_SECRETKEY"),  # legacy mode only
     )
+    assert run.environment({"REGISTRY_HTTP_SECRET": "x"}) == {"REGISTRY_HTTP_SECRET": "x"}
     assert run.docker_run_argv() == (
         "docker", "run", "--rm", "--name", "spotreg-registry", "--network", "host",
         "--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
@@ -34,6 +36,8 @@ def test_registry_run_selfsigned_major_2() -> None:
         "-v", "/etc/spotreg/auth:/auth:ro",
         "-v", "/etc/spotreg/tls:/certs:ro",
         "-e", "REGISTRY_HTTP_SECRET",
+        "-e", "REGISTRY_STORAGE_S3_ACCESSKEY",
+        "-e", "REGISTRY_STORAGE_S3_SECRETKEY",
         "docker.io/library/registry:2.8.3", "serve", "/etc/docker/registry/config.yml",
     )  # fmt: skip
 

@@ -57,7 +57,7 @@ def test_parameters_are_what_ec2_accepts(mapping: dict[str, Any]) -> None:
         assert "SubnetId" not in parameters and "SecurityGroupIds" not in parameters
         assert "SecurityGroups" not in parameters
         [interface] = parameters["NetworkInterfaces"]
-        assert interface["AssociatePublicIpAddress"] is (spec.dns.mode != "eip")
+        assert interface["AssociatePublicIpAddress"] is True  # the first boot needs it; an EIP replaces it
         assert interface["Groups"] == ["sg-0123456789abcdef0"]
         assert parameters["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == spec.instance.volume_gb
         for tag_spec in parameters["TagSpecifications"]:
@@ -135,10 +135,12 @@ def test_full_example_parameters() -> None:
     }
 
 
-def test_eip_mode_launches_without_a_public_address_and_default_subnet_is_omitted() -> None:
+def test_eip_mode_launches_with_a_public_address_and_default_subnet_is_omitted() -> None:
+    """The first boot installs Docker (needs the internet from a default VPC) before the Elastic IP
+    is associated: the temporary public address is what it has until then."""
     spec = spec_from_mapping(example_mapping(dns={"mode": "eip", "zone_id": None}))
     [interface] = launch(spec, subnet_id=None)["NetworkInterfaces"]
-    assert interface["AssociatePublicIpAddress"] is False
+    assert interface["AssociatePublicIpAddress"] is True
     assert "SubnetId" not in interface
 
 
