@@ -126,7 +126,7 @@ class Metric:
 
 
 METRICS = (
-    Metric("chart-boot", "Boot to healthy", "seconds", "#bf8700", boot_seconds, "lower", 0),
+    Metric("chart-boot", "Boot to healthy", "seconds", "#bf8700", boot_seconds, "lower", 1),
     Metric("chart-push", "Push throughput", "MiB/s", "#0969da", push_mib_per_s, "higher"),
     Metric("chart-pull", "Pull throughput", "MiB/s", "#1a7f37", pull_mib_per_s, "higher"),
     Metric("chart-cost", "Monthly cost estimate", "USD/month", "#8250df", monthly_cost, "lower", 2),

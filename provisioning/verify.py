@@ -85,6 +85,41 @@ def _run_to_the_end(command: list[str], env: dict[str, str]) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+EXAMPLE_CONFIG = Path("examples/spotreg.toml")
+
+
+def _monthly_cost(config: Path | None) -> dict[str, Any] | None:
+    """The spec's monthly estimate at the default usage and the on-demand ceiling, for the cost trend."""
+    from provisioning.cost import (
+        DEFAULT_EGRESS_GIB,
+        DEFAULT_PULLS,
+        DEFAULT_PUSHES,
+        DEFAULT_STORED_GIB,
+        estimate_monthly_cost,
+        load_prices,
+    )
+    from provisioning.errors import SpotregError
+    from provisioning.spec import load_spec
+
+    path = config or EXAMPLE_CONFIG
+    if not path.exists():
+        return None
+    try:
+        estimate = estimate_monthly_cost(
+            load_spec(path),
+            load_prices(None),
+            stored_gib=DEFAULT_STORED_GIB,
+            pushes_per_month=DEFAULT_PUSHES,
+            pulls_per_month=DEFAULT_PULLS,
+            egress_gib=DEFAULT_EGRESS_GIB,
+            spot_price_per_hour=None,
+        )
+    except SpotregError as error:
+        print(f"spotreg verify: no cost estimate for {path}: {error}", file=sys.stderr)
+        return None
+    return {"config": str(path), **estimate.to_dict()}
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """Run pytest for the chosen target, then write summary.json next to junit.xml."""
     reports: Path = args.reports
@@ -115,6 +150,7 @@ def run_verify(args: argparse.Namespace) -> int:
         "tests": tests,
         "phases": summarize_phases(records),
         "bytes_moved": sum(r["bytes"] for r in records),
+        "cost": _monthly_cost(args.config),
         "command": command,
     }
     (reports / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,39 @@
+"""`spotreg verify`: it runs pytest, and writes junit.xml, summary.json, history.jsonl and index.html."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provisioning.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def verify(reports: Path, *selection: str) -> int:
+    return main(["verify", "--offline", "--reports", str(reports), "--", "-n", "0", "-q", "-p", "no:cacheprovider",
+                 *selection])  # fmt: skip
+
+
+def test_verify_writes_every_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    reports = tmp_path / "reports"
+    assert verify(reports, "-k", "test_spec_serialises_to_json_with_its_tags") == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["target"] == "offline" and summary["passed"] is True
+    assert summary["tests"]["passed"] == 1 and summary["tests"]["failures"] == 0
+    assert float(summary["cost"]["monthly_total"]) > 0
+    history = (reports / "history.jsonl").read_text().splitlines()
+    assert len(history) == 1 and json.loads(history[0])["started"] == summary["started"]
+    assert "<svg" in (reports / "index.html").read_text()
+    assert (reports / "junit.xml").exists()
+
+
+def test_verify_that_collects_no_test_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    reports = tmp_path / "reports"
+    assert verify(reports, "-k", "no_test_is_called_like_this") == 1
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["passed"] is False and summary["tests"]["tests"] == 0
