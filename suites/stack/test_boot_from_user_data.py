@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from fixtures.booted_registry import LOCAL_ENV_OVERRIDES, LOCAL_OVERRIDES, USER
-from fixtures.instance_boot import BootScript, local_path, ssm_parameter_file_content
+from fixtures.booted_registry import (
+    LOCAL_ENV_OVERRIDES,
+    LOCAL_OVERRIDES,
+    USER,
+    Deployment,
+    StackVariant,
+    create_hosted_zone,
+    provision,
+    stack_spec,
+)
+from fixtures.instance_boot import (
+    BootScript,
+    LocalBootError,
+    instance_root,
+    local_path,
+    run_boot_steps,
+    ssm_parameter_file_content,
+)
 from provisioning import names
+from provisioning.aws.route53 import records_at
 from provisioning.render import paths
+from provisioning.render.boot_script import render_boot_script
 from provisioning.render.registry_config import CONFIG_PATH_IN_CONTAINER, render_registry_config
 from provisioning.secrets import htpasswd_matches
+from provisioning.spec import spec_from_mapping
 
 pytestmark = pytest.mark.stack
 
@@ -112,3 +133,134 @@ def test_shipped_tls_material_is_consistent_and_the_local_one_names_loopback(boo
     assert "127.0.0.1" in {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
     shipped_names = shipped_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert set(shipped_names.get_values_for_type(x509.DNSName)) <= set(san.get_values_for_type(x509.DNSName))
+
+
+# --------------------------------------------------------------------------------------------------
+# update_dns: what the boot script does to DNS, and what the local boot plays of it
+
+STALE_ADDRESS = "192.0.2.44"  # TEST-NET-1: where a replaced spot instance left the name
+
+
+def _dns_spec(mode: str) -> Any:
+    dns: dict[str, str] = {"mode": mode}
+    if mode in ("route53", "namecheap"):
+        dns["hostname"] = "registry.example.com"
+    if mode == "route53":
+        dns["zone_id"] = "Z0SPOTREGSTACK"
+    if mode == "namecheap":
+        dns["password"] = "env:SPOTREG_DNS_PASSWORD"
+    return spec_from_mapping(
+        {
+            "deployment": {"name": "dns-steps", "region": "us-east-1"},
+            "storage": {"bucket": "spotreg-dns-steps"},
+            "network": {"operator_cidrs": ["127.0.0.1/32"]},
+            "dns": dns,
+            "tls": {"mode": "none"},
+            "registry": {"users": [{"name": USER, "password": "env:SPOTREG_PASSWORD_CI"}]},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "dns_steps"), [("route53", ["update_dns"]), ("namecheap", ["update_dns"]), ("eip", []), ("none", [])]
+)
+def test_the_registry_case_updates_dns_only_where_a_name_points_at_the_instance(mode, dns_steps):
+    script = BootScript.parse(render_boot_script(_dns_spec(mode)))
+    steps = [step[0] for step in script.registry_steps]
+
+    assert steps == ["fetch_parameter", *dns_steps, "ensure_http_secret", "load_legacy_key", "start_registry"]
+
+
+class _Ssm:
+    """Just enough SSM for the steps before update_dns."""
+
+    class exceptions:
+        ParameterNotFound = KeyError
+
+    def get_parameter(self, Name: str, WithDecryption: bool) -> dict[str, Any]:
+        return {"Parameter": {"Value": f"value of {Name}"}}
+
+
+def test_namecheap_is_refused_clearly_the_stack_cannot_reach_it(tmp_path: Path):
+    script = BootScript.parse(render_boot_script(_dns_spec("namecheap")))
+
+    with pytest.raises(LocalBootError, match=r"Namecheap.*cannot reach"):
+        run_boot_steps(script, _Ssm(), instance_root(tmp_path), route53=object(), public_ipv4="198.51.100.7")
+
+
+def test_route53_without_a_client_or_an_address_is_refused(tmp_path: Path):
+    script = BootScript.parse(render_boot_script(_dns_spec("route53")))
+
+    with pytest.raises(LocalBootError, match="needs a route53 client"):
+        run_boot_steps(script, _Ssm(), instance_root(tmp_path))
+    with pytest.raises(LocalBootError, match="no public IPv4 address"):
+        run_boot_steps(script, _Ssm(), instance_root(tmp_path), route53=object(), public_ipv4="")
+
+
+@pytest.fixture
+def route53_deployment(moto_server, registry_image, stack_run_id) -> Iterator[Deployment]:
+    """A deployment with dns.mode = "route53" in a zone of the session's moto server, torn down after."""
+    route53 = moto_server.client("route53")
+    domain = f"boot-{stack_run_id}.test"
+    zone_id = create_hosted_zone(route53, domain)
+    try:
+        spec = stack_spec(
+            StackVariant("route53", tls="none", redirect=True),
+            registry_image,
+            stack_run_id,
+            dns={"mode": "route53", "hostname": f"registry.{domain}", "zone_id": zone_id},
+        )
+        deployment = provision(spec, moto_server, stack_run_id)
+        try:
+            yield deployment
+        finally:
+            deployment.provisioner.down()
+    finally:
+        route53.delete_hosted_zone(Id=zone_id)
+
+
+def test_route53_boot_points_the_host_name_at_the_instance(route53_deployment, boot_registry):
+    deployment = route53_deployment
+    spec, route53 = deployment.spec, deployment.clients.route53
+    zone_id, hostname = spec.dns.zone_id, spec.dns.hostname
+    assert zone_id is not None and hostname is not None
+    address = deployment.public_ipv4()
+    assert address is not None
+    # up pointed the name at the instance; a spot replacement boots with another address, and the name
+    # still points at the old one: the boot must repoint it (and not touch up's owner marker)
+    marker = records_at(route53, zone_id, hostname)["TXT"]
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": f"{hostname}.",
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": STALE_ADDRESS}],
+                    },
+                }
+            ]
+        },
+    )
+    assert records_at(route53, zone_id, hostname)["A"].values == (STALE_ADDRESS,)
+
+    registry = boot_registry(deployment)
+
+    script = BootScript.from_user_data(registry.user_data)
+    assert [step for step in script.registry_steps if step[0] == "update_dns"] == [("update_dns",)]
+    records = records_at(route53, zone_id, hostname)
+    assert records["A"].values == (address,)
+    assert records["A"].ttl == 60
+    assert records["TXT"] == marker
+    # one A record at the name, as Route 53 lists it (the boot's name has no trailing dot; up's has)
+    listed = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    a_records = [r for r in listed if r["Type"] == "A" and r["Name"].rstrip(".") == hostname]
+    assert [[v["Value"] for v in r["ResourceRecords"]] for r in a_records] == [[address]], listed
+    api = registry.api()
+    try:
+        assert api.request("GET", "/v2/").status_code == 200  # and the registry it booted answers
+    finally:
+        api.close()

@@ -6,9 +6,13 @@ function the live suite's ``live_run`` fixture opens — and calls the live suit
 
 - the AWS endpoint: ``LiveSettings.endpoint_url`` is the session's moto server on 127.0.0.1;
 - the instance boot: the stack plays it (``fixtures.live_aws.stack_boot``: the user data read back from
-  moto's EC2, a registry container booted from it) and the registry endpoint is that container, not the
-  instance's made-up public address; a host name resolves through (moto) Route 53 instead of the system
-  resolver.
+  moto's EC2, its boot script's steps — Route 53's ``update_dns`` among them — and a registry container
+  booted from it) and the registry endpoint is that container, not the instance's made-up public address;
+  a host name resolves through (moto) Route 53 instead of the system resolver.
+
+The main rehearsal uses ``dns.mode = "route53"`` (the run's host name is ``<run id>.<hostname>`` in the
+zone), so the DNS phase runs; it also checks that the boot itself sent the boot script's UPSERT of that
+name, since ``up`` writes the same record first and the DNS phase alone cannot tell the two apart.
 
 So the run id and expiry tags, the throwaway names, the cost preview, the credentials check, the
 teardown registration with its signal handlers, the sweep at the start, every phase and its timing, the
@@ -34,6 +38,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.booted_registry import create_hosted_zone
 from fixtures.live_aws import (
     REHEARSAL_WAITS,
     LiveRun,
@@ -56,7 +61,6 @@ pytestmark = pytest.mark.stack
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
-_ZONE_ATTEMPTS = 500  # moto's zone ids are random [A-Z0-9]{22}; AWS's (and the spec's rule) begin with Z
 
 
 def rehearsal_config(path: Path, *, image: str, dns: str, bucket: str = "rehearsal-real-bucket") -> Path:
@@ -103,23 +107,12 @@ def moto_clients(moto: MotoServer) -> AwsClients:
     return make_clients(REGION, endpoint_url=moto.endpoint_url, session=moto_session(moto))
 
 
-def _hosted_zone(route53: Any, domain: str) -> str:
-    """A hosted zone whose id has AWS's shape (Z...): moto's server picks ids at random, so ask again."""
-    for _ in range(_ZONE_ATTEMPTS):
-        answer = route53.create_hosted_zone(Name=domain, CallerReference=f"rehearsal-{time.monotonic_ns()}")
-        zone_id = str(answer["HostedZone"]["Id"]).rsplit("/", 1)[-1]
-        if zone_id.startswith("Z"):
-            return zone_id
-        route53.delete_hosted_zone(Id=zone_id)
-    raise AssertionError(f"moto gave no zone id beginning with Z in {_ZONE_ATTEMPTS} attempts")
-
-
 @pytest.fixture
 def rehearsal_zone(moto_server: MotoServer, stack_run_id: str) -> Iterator[tuple[str, str]]:
     """(zone id, domain) of a hosted zone in the session's moto server, deleted afterwards."""
     route53 = moto_clients(moto_server).route53
     domain = f"rehearsal-{stack_run_id}.test"
-    zone_id = _hosted_zone(route53, domain)
+    zone_id = create_hosted_zone(route53, domain)
     yield zone_id, domain
     route53.delete_hosted_zone(Id=zone_id)
 
@@ -142,10 +135,37 @@ def _parameter_exists(ssm: Any, name: str) -> bool:
     return bool(ssm.get_parameters(Names=[name])["Parameters"])
 
 
+class _Route53Changes:
+    """The change batches sent through a route53 client, by their Comment ("spotreg up", "spotreg boot", ...)."""
+
+    def __init__(self) -> None:
+        self.batches: list[dict[str, Any]] = []
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        self.batches.append({"HostedZoneId": params.get("HostedZoneId"), **params.get("ChangeBatch", {})})
+
+    def commented(self, comment: str) -> list[dict[str, Any]]:
+        return [batch for batch in self.batches if batch.get("Comment") == comment]
+
+
 def test_the_live_suite_runs_offline(
-    moto_server, s3_backend, registry_image, docker_client, make_test_image, phases, tmp_path, request, stack_run_id
+    moto_server,
+    rehearsal_zone,
+    s3_backend,
+    registry_image,
+    docker_client,
+    make_test_image,
+    phases,
+    tmp_path,
+    request,
+    stack_run_id,
 ):
-    config = rehearsal_config(tmp_path / "spotreg.toml", image=registry_image, dns='mode = "eip"')
+    zone_id, domain = rehearsal_zone
+    config = rehearsal_config(
+        tmp_path / "spotreg.toml",
+        image=registry_image,
+        dns=f'mode = "route53"\nhostname = "registry.{domain}"\nzone_id = "{zone_id}"',
+    )
     ssm = moto_clients(moto_server).ssm
     expired, fresh = f"/spotreg/old-{stack_run_id}/htpasswd", f"/spotreg/new-{stack_run_id}/htpasswd"
     _seed_parameter(ssm, expired, f"old-{stack_run_id}", "2000-01-01T00:00:00Z")
@@ -170,15 +190,44 @@ def test_the_live_suite_runs_offline(
         boot=stack_boot(moto_server, s3_backend, tmp_path),
         resolve=resolve_in_route53,
     ) as run:
-        # the live suite's own tests, in its order
-        live_suite.test_run_is_announced_tagged_and_armed(run)
-        live_suite.test_spot_request_runs_and_everything_carries_the_run_tags(run)
-        live_suite.test_registry_boots_healthy(run)
-        # an Elastic IP has no name to resolve: skipped, as live; the SIGTERM rehearsal runs it with Route 53
-        with pytest.raises(pytest.skip.Exception, match=re.escape("dns.mode = 'eip'")):
+        changes = _Route53Changes()  # watched, not changed: what up and the boot send to Route 53
+        event = "provide-client-params.route53.ChangeResourceRecordSets"
+        run.clients.route53.meta.events.register(event, changes, unique_id="spotreg-rehearsal-route53")
+        try:
+            # the live suite's own tests, in its order
+            live_suite.test_run_is_announced_tagged_and_armed(run)
+            live_suite.test_spot_request_runs_and_everything_carries_the_run_tags(run)
+            live_suite.test_registry_boots_healthy(run)
             live_suite.test_dns_answers_with_the_instance_address(run)
-        live_suite.test_push_pull_round_trip(run, docker_client, make_test_image)
-        live_suite.test_teardown_leaves_nothing(run, request)
+            live_suite.test_push_pull_round_trip(run, docker_client, make_test_image)
+            address = run.public_address()
+            live_suite.test_teardown_leaves_nothing(run, request)
+        finally:
+            run.clients.route53.meta.events.unregister(event, unique_id="spotreg-rehearsal-route53")
+
+    # the run's own host name in the configured zone; up wrote its A record, and the boot (the boot
+    # script's update_dns, played by the stack) upserted it once more to the instance's address, TTL 60
+    hostname = run.spec.dns.hostname
+    assert hostname == f"{run.run_id}.registry.{domain}" and run.spec.dns.zone_id == zone_id
+    assert f"dns: {hostname} -> {address}" in run.said
+    assert len(changes.commented("spotreg up")) == 1, changes.batches
+    assert changes.commented("spotreg boot") == [
+        {
+            "HostedZoneId": zone_id,
+            "Comment": "spotreg boot",
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": hostname,
+                        "Type": "A",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": address}],
+                    },
+                }
+            ],
+        }
+    ], changes.batches
 
     # the sweep at the start removed the expired leftover of an earlier run, and only that
     swept = {found.id: found.outcome for found in run.swept}
@@ -195,7 +244,7 @@ def test_the_live_suite_runs_offline(
     left = take_inventory(clients, run.spec.deployment.name, bucket_names=[run.spec.storage.bucket])
     assert left.is_empty, str(left)
     # every phase was timed, in order; the handlers that were there before are back
-    assert list(run.timings) == ["spot-request", "boot", "push", "pull", "teardown"]
+    assert list(run.timings) == ["spot-request", "boot", "dns", "push", "pull", "teardown"]
     assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
     assert not run.teardown_registry.pending
 
