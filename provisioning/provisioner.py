@@ -591,7 +591,12 @@ class Provisioner:
             if run.apply and ip is not None:
                 assert run.secrets.dns_password is not None
                 update_namecheap(
-                    spec.dns.hostname, run.secrets.dns_password, ip, base_url=self.namecheap_url, session=self.http
+                    spec.dns.hostname,
+                    run.secrets.dns_password,
+                    ip,
+                    domain=spec.dns.domain,
+                    base_url=self.namecheap_url,
+                    session=self.http,
                 )
             run.changes.append(
                 Change("dns-record", spec.dns.hostname, "update", f"Namecheap -> {ip or 'the new address'}")

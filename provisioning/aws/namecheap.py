@@ -30,9 +30,9 @@ class NamecheapAnswer:
         return not self.errors
 
 
-def split_hostname(hostname: str) -> tuple[str, str]:
+def split_hostname(hostname: str, domain: str | None = None) -> tuple[str, str]:
     """Namecheap's (host, domain), split as the instance's boot script splits it."""
-    return namecheap_host_and_domain(hostname)
+    return namecheap_host_and_domain(hostname, domain)
 
 
 def parse_answer(text: str) -> NamecheapAnswer:
@@ -67,12 +67,13 @@ def update_namecheap(
     password: str,
     ip: str,
     *,
+    domain: str | None = None,
     base_url: str = NAMECHEAP_DDNS_URL,
     session: requests.Session | None = None,
     timeout: float = 15.0,
 ) -> NamecheapAnswer:
     """Point `hostname` at `ip`; raise DnsError with Namecheap's own messages when it refuses."""
-    host, domain = split_hostname(hostname)
+    host, domain = split_hostname(hostname, domain)
     http = session or requests.Session()
     try:
         response = http.get(

@@ -205,10 +205,11 @@ def legacy_key_parameter(spec: Spec) -> str:
     return f"{names.parameter_prefix(spec)}/legacy-access-key"
 
 
-def namecheap_host_and_domain(hostname: str) -> tuple[str, str]:
-    """Namecheap's (host, domain) for a name: the last two labels are the domain, "@" its apex."""
-    labels = hostname.split(".")
-    return ".".join(labels[:-2]) or "@", ".".join(labels[-2:])
+def namecheap_host_and_domain(hostname: str, domain: str | None = None) -> tuple[str, str]:
+    """Namecheap's (host, domain) for a name: `domain` (default: the last two labels), "@" its apex."""
+    if domain is None:
+        domain = ".".join(hostname.split(".")[-2:])
+    return hostname.removesuffix(domain).rstrip(".") or "@", domain
 
 
 def boot_script_values(spec: Spec) -> dict[str, str]:
@@ -239,7 +240,7 @@ def boot_script_values(spec: Spec) -> dict[str, str]:
     elif spec.dns.mode == "namecheap":
         assert hostname is not None  # the Spec's rules
         values["DNS_HOSTNAME"] = hostname
-        values["DDNS_HOST"], values["DDNS_DOMAIN"] = namecheap_host_and_domain(hostname)
+        values["DDNS_HOST"], values["DDNS_DOMAIN"] = namecheap_host_and_domain(hostname, spec.dns.domain)
         values["DNS_PASSWORD_PARAMETER"] = names.dns_password_parameter(spec)
         values["DNS_PASSWORD_FILE"] = paths.DNS_PASSWORD_PATH
     return values

@@ -146,6 +146,8 @@ def test_namecheap_host_and_domain() -> None:
     assert namecheap_host_and_domain("registry.example.com") == ("registry", "example.com")
     assert namecheap_host_and_domain("a.b.example.com") == ("a.b", "example.com")
     assert namecheap_host_and_domain("example.com") == ("@", "example.com")
+    assert namecheap_host_and_domain("registry.example.co.uk", "example.co.uk") == ("registry", "example.co.uk")
+    assert namecheap_host_and_domain("example.co.uk", "example.co.uk") == ("@", "example.co.uk")
 
 
 # --- hostile values stay inert ---------------------------------------------------------------------

@@ -435,3 +435,10 @@ def test_more_ingress_rules_than_a_security_group_holds_are_refused() -> None:
     assert "network.operator_cidrs" in fields_named(caught.value)
     assert "quota" in str(caught.value)
     spec_from_mapping(example_mapping(network={"operator_cidrs": operators, "ssh": True, "ssh_cidrs": ssh[:20]}))
+
+
+def test_a_domain_the_host_name_does_not_end_in_is_refused() -> None:
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(example_mapping(dns={"domain": "example.org"}))
+    assert "dns.domain" in fields_named(caught.value)
+    spec_from_mapping(example_mapping(dns={"domain": "example.com"}))
