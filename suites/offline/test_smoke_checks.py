@@ -10,7 +10,6 @@ marked ``stack`` and skip, saying why, without an engine or the image; the rest 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import os
 import secrets
 import subprocess
@@ -28,14 +27,12 @@ import bcrypt
 import pytest
 import requests
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fixtures.loopback import LOOPBACK, free_port
 from fixtures.registry_container import Mount, PortTaken, RegistryContainer
 from provisioning import smoke
+from provisioning.render.tls import render_selfsigned
 from provisioning.smoke import (
     ANONYMOUS_REFUSED,
     AUTH_CHALLENGE,
@@ -69,81 +66,34 @@ stack = pytest.mark.stack
 # --- TLS material ------------------------------------------------------------------------------------
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
 @dataclass(frozen=True)
 class Pki:
-    """A CA (its certificate in ``ca_file``) and, per variant, a server certificate for 127.0.0.1."""
+    """One CA key; per variant, a certificate for 127.0.0.1 made by the product's own render_selfsigned.
+
+    Every rendering with the same CA key yields a CA of the same key and name, so the one in ``ca_file``
+    verifies every variant's server certificate.
+    """
 
     directory: Path
-    ca_file: Path
     ca_key: ec.EllipticCurvePrivateKey
-    ca_cert: x509.Certificate
+    ca_file: Path
 
-    def issue(self, name: str, *, not_before: datetime, not_after: datetime) -> Path:
-        """A directory with ``server.crt`` (leaf, then CA) and ``server.key`` for IP 127.0.0.1."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(f"spotreg smoke {name}"))
-            .issuer_name(self.ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]), False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()), critical=False)
-            .sign(self.ca_key, hashes.SHA256())
-        )
+    def issue(self, name: str, *, now: datetime, days: int) -> Path:
+        """A directory with ``server.crt`` (leaf, then CA) and ``server.key``, valid from ``now`` for ``days``."""
+        material = render_selfsigned([LOOPBACK], now=now, days=days, ca_key=self.ca_key)
         directory = self.directory / name
         directory.mkdir()
-        pem = cert.public_bytes(serialization.Encoding.PEM) + self.ca_cert.public_bytes(serialization.Encoding.PEM)
-        (directory / "server.crt").write_bytes(pem)
-        (directory / "server.key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+        (directory / "server.crt").write_bytes(material.server_cert_pem + self.ca_file.read_bytes())
+        (directory / "server.key").write_bytes(material.server_key_pem)
         return directory
 
 
 def make_pki(directory: Path) -> Pki:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("spotreg smoke test CA"))
-        .issuer_name(_name("spotreg smoke test CA"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=400))
-        .not_valid_after(now + timedelta(days=400))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = render_selfsigned([LOOPBACK], now=datetime.now(UTC) - timedelta(days=1), days=400, ca_key=ca_key)
     ca_file = directory / "ca.crt"
-    ca_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return Pki(directory, ca_file, key, cert)
+    ca_file.write_bytes(ca.ca_cert_pem)
+    return Pki(directory, ca_key, ca_file)
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +197,7 @@ def start_registry(registry_image: str, tmp_path_factory: pytest.TempPathFactory
 def good(start_registry: Callable[..., Registry], pki: Pki) -> Registry:
     """TLS (90 days left), htpasswd auth, deletes enabled: what a deployment should look like."""
     now = datetime.now(UTC)
-    tls = pki.issue("good", not_before=now - timedelta(days=1), not_after=now + timedelta(days=90))
+    tls = pki.issue("good", now=now - timedelta(days=1), days=91)  # 90 days left
     return start_registry("good", tls_dir=tls)
 
 
@@ -255,7 +205,7 @@ def good(start_registry: Callable[..., Registry], pki: Pki) -> Registry:
 def no_auth(start_registry: Callable[..., Registry], pki: Pki) -> Registry:
     """Good TLS, but no auth section: anyone may pull and push."""
     now = datetime.now(UTC)
-    tls = pki.issue("noauth", not_before=now - timedelta(days=1), not_after=now + timedelta(days=90))
+    tls = pki.issue("noauth", now=now - timedelta(days=1), days=91)
     return start_registry("noauth", tls_dir=tls, auth=False)
 
 
@@ -263,7 +213,7 @@ def no_auth(start_registry: Callable[..., Registry], pki: Pki) -> Registry:
 def expired(start_registry: Callable[..., Registry], pki: Pki) -> Registry:
     """A leaf certificate that expired yesterday (the registry serves it all the same)."""
     now = datetime.now(UTC)
-    tls = pki.issue("expired", not_before=now - timedelta(days=90), not_after=now - timedelta(days=1))
+    tls = pki.issue("expired", now=now - timedelta(days=91), days=90)  # expired yesterday
     return start_registry("expired", tls_dir=tls)
 
 
@@ -271,7 +221,7 @@ def expired(start_registry: Callable[..., Registry], pki: Pki) -> Registry:
 def expiring(start_registry: Callable[..., Registry], pki: Pki) -> Registry:
     """A valid leaf certificate with 5 days left: fewer than the default 14."""
     now = datetime.now(UTC)
-    tls = pki.issue("expiring", not_before=now - timedelta(days=85), not_after=now + timedelta(days=5, hours=1))
+    tls = pki.issue("expiring", now=now - timedelta(hours=23), days=6)  # 5 days and 1 hour left
     return start_registry("expiring", tls_dir=tls)
 
 
