@@ -16,6 +16,9 @@ HTTP_SECRET_ENV: Final = "REGISTRY_HTTP_SECRET"  # noqa: S105 - a variable name,
 # one (otherwise unset, and the driver uses the instance profile).
 S3_ACCESS_KEY_ENV: Final = "REGISTRY_STORAGE_S3_ACCESSKEY"
 S3_SECRET_KEY_ENV: Final = "REGISTRY_STORAGE_S3_SECRETKEY"  # noqa: S105 - a variable name, not a secret
+# Unset on EC2 (the registry talks to AWS S3); an instance box sets it in the registry unit's environment
+# to point the registry at its local S3. ``docker run -e NAME`` with NAME unset sets nothing.
+S3_ENDPOINT_ENV: Final = "REGISTRY_STORAGE_S3_REGIONENDPOINT"
 DEFAULT_LOG_OPTIONS: Final = (("max-size", "10m"), ("max-file", "3"))
 
 
@@ -82,7 +85,7 @@ def render_registry_run(spec: Spec) -> ContainerRun:
         env=env,
         args=("serve", config_in_container),
         inherited_env=(HTTP_SECRET_ENV,),
-        optional_env=(S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV),
+        optional_env=(S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV, S3_ENDPOINT_ENV),
     )
 
 

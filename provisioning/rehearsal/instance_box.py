@@ -1,0 +1,321 @@
+"""An EC2 instance played by a system container: the "instance box".
+
+Two containers make one box:
+
+- the **holder** owns the box's network namespace: it sits on a Docker network the run created, at
+  the instance's public address, and lives as long as the box (a reboot or a stop/start of the
+  instance keeps its address, as an Elastic IP does);
+- the **instance** joins that namespace and boots the instance image: systemd as PID 1, cloud-init with
+  its Ec2 datasource reading the box's metadata service, the instance's own Docker engine.
+
+In the holder's namespace this process listens at ``169.254.169.254:80`` (the metadata service) and at
+``127.0.0.1:<port>`` for each forwarded host port (moto's server, a test's fault proxy), so that the
+same endpoint URL reaches the same server inside the box and on the host. Everything that differs
+from EC2 is in ``provisioning.rehearsal.overrides``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import ipaddress
+import secrets
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from provisioning.rehearsal import netns, overrides
+from provisioning.rehearsal.forward import Forwarder
+
+BOX_LABEL: Final = "io.spotreg.box"  # value: the run that made it
+ROLE_LABEL: Final = "io.spotreg.box-role"  # holder | instance | network
+INSTANCE_LABEL: Final = "io.spotreg.box-instance"
+METADATA_ADDRESS: Final = "169.254.169.254"
+PRELOAD_DIR_IN_BOX: Final = "/var/lib/spotreg-box/images"
+SUBNET_POOL: Final = ipaddress.IPv4Network("10.213.0.0/16")
+
+#: Every capability but CAP_SYS_RESOURCE, which this kernel's bounding set lacks (so --privileged fails).
+CAPABILITIES: Final = (
+    "AUDIT_CONTROL", "AUDIT_READ", "BLOCK_SUSPEND", "DAC_READ_SEARCH", "IPC_LOCK", "IPC_OWNER", "LEASE",
+    "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "NET_ADMIN", "NET_BROADCAST", "SYS_ADMIN", "SYS_BOOT",
+    "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG",
+    "WAKE_ALARM",
+)  # fmt: skip
+
+
+class BoxError(RuntimeError):
+    """The box could not be started, or did not reach a state in time; the message says what it saw."""
+
+
+@dataclass
+class BoxNetwork:
+    """A Docker network this run created for its boxes: internal (no route off this machine)."""
+
+    docker: Any
+    name: str
+    subnet: ipaddress.IPv4Network
+
+    @classmethod
+    def create(cls, docker: Any, run_id: str) -> BoxNetwork:
+        """A new network on a free /24 of 10.213.0.0/16."""
+        subnets = list(SUBNET_POOL.subnets(new_prefix=24))
+        rng = secrets.SystemRandom()
+        for subnet in rng.sample(subnets, 40):
+            name = f"spotreg-box-{run_id}-{subnet.network_address.packed[2]}"
+            ipam = {"Config": [{"Subnet": str(subnet), "Gateway": str(subnet.network_address + 1)}]}
+            try:
+                docker.api.create_network(
+                    name, driver="bridge", internal=True, ipam=ipam, labels={BOX_LABEL: run_id, ROLE_LABEL: "network"}
+                )
+            except Exception as error:  # overlapping pools: try another subnet
+                if "overlap" in str(error).lower() or "already" in str(error).lower():
+                    continue
+                raise
+            return cls(docker, name, subnet)
+        raise BoxError("no free /24 in 10.213.0.0/16 for a box network")
+
+    @property
+    def addresses(self) -> str:
+        """The CIDR moto's server draws public addresses from: the network's, past the gateway."""
+        return str(self.subnet)
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.docker.api.remove_network(self.name)
+
+
+@dataclass(frozen=True)
+class Preload:
+    """An image the instance would pull: saved from this engine, loaded into the box's as ``target``."""
+
+    archive: Path
+    source: str
+    target: str
+
+
+@dataclass
+class BootTimes:
+    """Seconds from the instance container's start to each phase of its boot."""
+
+    systemd: float | None = None
+    cloud_init: float | None = None
+    registry: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"systemd_up": self.systemd, "cloud_init_done": self.cloud_init, "registry_healthy": self.registry}
+
+
+@dataclass
+class InstanceBox:
+    """One EC2 instance played on this machine; see the module's docstring."""
+
+    docker: Any
+    image: str
+    network: BoxNetwork
+    instance_id: str
+    address: str
+    run_id: str
+    metadata: Any  # a MetadataService, served in the box's namespace
+    forwarded_ports: Sequence[int] = ()
+    unit_environment: Mapping[str, str] = field(default_factory=dict)
+    preloads: Sequence[Preload] = ()
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="spotreg-box-")))
+    holder: Any = None
+    instance: Any = None
+    forwarders: list[Forwarder] = field(default_factory=list)
+    started_at: float = 0.0
+    times: BootTimes | None = None  # the last boot's phases, once waited for
+
+    @property
+    def name(self) -> str:
+        return f"spotreg-box-{self.run_id}-{self.instance_id}"
+
+    def _labels(self, role: str) -> dict[str, str]:
+        return {BOX_LABEL: self.run_id, ROLE_LABEL: role, INSTANCE_LABEL: self.instance_id}
+
+    # -- start ----------------------------------------------------------------------------------
+
+    def start(self) -> InstanceBox:
+        """Holder, namespace services, then the instance booting; returns at once (see ``wait_*``)."""
+        self._start_holder()
+        self._serve_namespace()
+        self._create_instance()
+        self.boot()
+        return self
+
+    def _start_holder(self) -> None:
+        api = self.docker.api
+        networking = api.create_networking_config(
+            {self.network.name: api.create_endpoint_config(ipv4_address=self.address)}
+        )
+        created = api.create_container(
+            self.image,
+            command=["sleep", "infinity"],
+            name=f"{self.name}-net",
+            labels=self._labels("holder"),
+            host_config=api.create_host_config(network_mode=self.network.name),
+            networking_config=networking,
+        )
+        api.start(created["Id"])
+        self.holder = self.docker.containers.get(created["Id"])
+
+    def _holder_pid(self) -> int:
+        self.holder.reload()
+        pid = int(self.holder.attrs["State"]["Pid"])
+        if pid <= 0:
+            raise BoxError(f"the box's network holder {self.holder.name} is not running")
+        return pid
+
+    def _serve_namespace(self) -> None:
+        pid = self._holder_pid()
+        netns.run_in(pid, ["ip", "address", "add", f"{METADATA_ADDRESS}/32", "dev", "lo"])
+        self.metadata.serve(netns.listen_in(pid, METADATA_ADDRESS, 80))
+        for port in self.forwarded_ports:
+            self.forwarders.append(Forwarder(netns.listen_in(pid, "127.0.0.1", port), ("127.0.0.1", port)))
+
+    def _create_instance(self) -> None:
+        from docker.types import Mount
+
+        mounts = [
+            Mount("/sys/fs/cgroup", "/sys/fs/cgroup", type="bind", read_only=False),
+            Mount("/var/lib/docker", None, type="volume"),  # the instance's disk for its engine
+        ]
+        # no resolver answers on the box's network: name lookups fail at once instead of timing out
+        resolv_conf = self.workdir / "resolv.conf"
+        resolv_conf.write_text(overrides.RESOLV_CONF)
+        mounts.append(Mount("/etc/resolv.conf", str(resolv_conf), "bind", True))
+        for preload in self.preloads:
+            mounts.append(Mount(f"{PRELOAD_DIR_IN_BOX}/{preload.archive.name}", str(preload.archive), "bind", True))
+        self.instance = self.docker.containers.create(
+            self.image,
+            name=self.name,
+            labels=self._labels("instance"),
+            network_mode=f"container:{self.holder.id}",
+            cap_add=list(CAPABILITIES),
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            device_cgroup_rules=["a *:* rwm"],
+            tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
+            mounts=mounts,
+            stop_signal="SIGRTMIN+3",
+        )
+        self.instance.put_archive("/", self._box_files())
+
+    def _box_files(self) -> bytes:
+        """The per-box files: the units' environment drop-in and the preload list."""
+        files = {
+            overrides.UNIT_DROP_IN: overrides.render_unit_drop_in(self.unit_environment),
+            overrides.PRELOAD_LIST: "".join(
+                f"{PRELOAD_DIR_IN_BOX}/{p.archive.name} {p.source} {p.target}\n" for p in self.preloads
+            ),
+        }
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for path, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def boot(self) -> None:
+        """Power on (or on again after ``stop``)."""
+        self.started_at = time.monotonic()
+        self.instance.start()
+
+    def reboot(self) -> None:
+        """What ``reboot`` does on the instance: systemd stops everything, then the box boots again."""
+        self.instance.restart(timeout=30)
+        self.started_at = time.monotonic()
+
+    def stop(self) -> None:
+        """The instance stopped (a spot interruption with behaviour ``stop``): its disk is kept."""
+        self.instance.stop(timeout=30)
+
+    def remove(self) -> None:
+        """The box and everything it holds (the instance's engine and its disk included)."""
+        for forwarder in self.forwarders:
+            forwarder.close()
+        with contextlib.suppress(Exception):
+            self.metadata.close()
+        for container in (self.instance, self.holder):
+            if container is not None:
+                with contextlib.suppress(Exception):
+                    container.remove(force=True, v=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- looking inside -------------------------------------------------------------------------
+
+    def exec(self, argv: list[str]) -> tuple[int, str]:
+        """Run a command in the box; its exit code and output."""
+        result = self.instance.exec_run(argv, demux=False)
+        return int(result.exit_code), result.output.decode("utf-8", "replace")
+
+    def journal(self, unit: str) -> str:
+        """The box's journal for ``unit`` in this boot and the ones before."""
+        return self.exec(["journalctl", "--no-pager", "-o", "short-iso", "-u", unit])[1]
+
+    def cloud_init_status(self) -> str:
+        return self.exec(["cloud-init", "status", "--long"])[1]
+
+    def is_running(self) -> bool:
+        self.instance.reload()
+        return bool(self.instance.attrs["State"]["Running"])
+
+    def wait_boot(
+        self, health_probe: Callable[[], bool], *, timeout: float = 120, say: Callable[[str], None] | None = None
+    ) -> BootTimes:
+        """Wait for systemd, cloud-init and the registry (``health_probe``); the seconds each took."""
+        times = BootTimes()
+        deadline = self.started_at + timeout
+        while time.monotonic() < deadline:
+            elapsed = time.monotonic() - self.started_at
+            if times.systemd is None and self.exec(["systemctl", "is-system-running"])[1].strip() in (
+                "starting",
+                "running",
+                "degraded",
+            ):
+                times.systemd = elapsed
+                if say:
+                    say(f"  systemd up after {elapsed:.1f} s")
+            if times.systemd is not None and times.cloud_init is None:
+                status = self.exec(["cloud-init", "status"])[1]
+                if "status: done" in status or "status: error" in status:
+                    times.cloud_init = elapsed
+                    if say:
+                        say(f"  cloud-init {status.split(':', 1)[1].strip()} after {elapsed:.1f} s")
+            if times.cloud_init is not None and health_probe():
+                times.registry = time.monotonic() - self.started_at
+                if say:
+                    say(f"  registry answering after {times.registry:.1f} s")
+                return times
+            if not self.is_running():
+                raise BoxError(f"the box {self.name} stopped while booting")
+            time.sleep(0.2)
+        raise BoxError(
+            f"the box {self.name} did not boot to a healthy registry in {timeout:.0f} s "
+            f"(systemd: {times.systemd}, cloud-init: {times.cloud_init}); "
+            f"cloud-init: {self.cloud_init_status().strip()}\n"
+            f"registry unit:\n{self.journal('spotreg-registry.service')[-3000:]}"
+        )
+
+
+def remove_boxes(docker: Any, run_id: str | None = None) -> list[str]:
+    """Remove every box (of ``run_id``, or of any run) and their networks; the names removed."""
+    selector = f"{BOX_LABEL}={run_id}" if run_id else BOX_LABEL
+    removed = []
+    for container in docker.containers.list(all=True, filters={"label": selector}):
+        with contextlib.suppress(Exception):
+            container.remove(force=True, v=True)
+            removed.append(container.name)
+    for network in docker.networks.list(filters={"label": selector}):
+        with contextlib.suppress(Exception):
+            network.remove()
+            removed.append(network.name)
+    return removed

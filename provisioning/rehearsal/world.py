@@ -1,0 +1,170 @@
+"""A rehearsal's world: moto's server, a box network, the instance image, and the boxes booted in it.
+
+``spotreg rehearse``, ``make verify`` and the stack tier all use this: ``World.open`` makes the pieces,
+``world.boot(spec, instance_id)`` plays an instance of a deployment that ``up`` launched into the
+world's moto, and ``world.close()`` removes everything it made (boxes, network, moto's server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from provisioning.rehearsal.box_image import ensure_box_image
+from provisioning.rehearsal.instance_box import BoxNetwork, InstanceBox, Preload
+from provisioning.rehearsal.metadata_service import MetadataService
+from provisioning.rehearsal.moto_server import MotoServer
+from provisioning.render.container import S3_ACCESS_KEY_ENV, S3_ENDPOINT_ENV, S3_SECRET_KEY_ENV
+from provisioning.spec import Spec
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """No progress output."""
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """Where a box's registry stores: moto's server (instance-profile credentials) or another endpoint."""
+
+    endpoint_url: str
+    port: int
+    access_key: str | None = None  # None: sign with the instance profile, as on EC2
+    secret_key: str | None = None
+
+
+def registry_url(spec: Spec, address: str) -> str:
+    """The registry's base URL at ``address`` (the box's address: the instance's public one)."""
+    scheme = "http" if spec.tls.mode == "none" else "https"
+    port = 443 if spec.tls.mode == "letsencrypt" else spec.registry.port
+    return f"{scheme}://{address}:{port}"
+
+
+def answers(url: str) -> bool:
+    """Whether a registry answers ``/v2/`` at ``url`` (200, or 401 asking for credentials)."""
+    try:
+        return requests.get(f"{url}/v2/", timeout=2, verify=False).status_code in (200, 401)  # noqa: S501 - liveness only
+    except requests.RequestException:
+        return False
+
+
+@dataclass
+class World:
+    """See the module's docstring."""
+
+    docker: Any
+    run_id: str
+    network: BoxNetwork
+    moto: MotoServer
+    image: str
+    registry_source: str  # the local image that plays the configured registry image
+    workdir: Path
+    say: Say = _quiet
+    boxes: list[InstanceBox] = field(default_factory=list)
+    _archives: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def open(
+        cls,
+        docker: Any,
+        run_id: str,
+        registry_source: str,
+        *,
+        zones: Mapping[str, str] | None = None,
+        moto_environment: Mapping[str, str] | None = None,
+        say: Say = _quiet,
+    ) -> World:
+        """The instance image (built if need be), a box network, and moto's server drawing addresses from it."""
+        docker.images.get(registry_source)  # ImageNotFound before anything is made
+        image = ensure_box_image(docker, say=say)
+        network = BoxNetwork.create(docker, run_id)
+        try:
+            moto = MotoServer(addresses=network.addresses, zones=dict(zones or {}), environment=moto_environment)
+            moto.start()
+        except BaseException:
+            network.remove()
+            raise
+        workdir = Path(tempfile.mkdtemp(prefix=f"spotreg-world-{run_id}-"))
+        return cls(docker, run_id, network, moto, image, registry_source, workdir, say)
+
+    def moto_target(self) -> S3Target:
+        return S3Target(self.moto.endpoint_url, self.moto.port)
+
+    def _archive(self, image: str) -> Path:
+        """``image`` saved once per world, for the boxes' engines to load."""
+        if image not in self._archives:
+            path = self.workdir / f"image-{len(self._archives)}.tar"
+            with path.open("wb") as stream:
+                for chunk in self.docker.images.get(image).save(named=True):
+                    stream.write(chunk)
+            self._archives[image] = path
+        return self._archives[image]
+
+    def boot(
+        self,
+        spec: Spec,
+        instance_id: str,
+        *,
+        s3: S3Target | None = None,
+        forwarded_ports: Sequence[int] = (),
+        wait: bool = True,
+        timeout: float = 180,
+    ) -> InstanceBox:
+        """Start the box of ``instance_id`` (launched by ``up`` into this world's moto); with ``wait``,
+        return once its registry answers, its boot phases in ``box.times``."""
+        target = s3 or self.moto_target()
+        ec2 = self.moto.client("ec2", spec.deployment.region)
+        instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        address = instance.get("PublicIpAddress")
+        if not address:
+            raise RuntimeError(f"{instance_id} has no public address in moto: the box has none to take")
+        region = spec.deployment.region
+        metadata = MetadataService(
+            lambda: (self.moto.client("ec2", region), self.moto.client("iam", region), self.moto.client("sts", region)),
+            instance_id,
+            region=region,
+        )
+        environment = {"AWS_ENDPOINT_URL": self.moto.endpoint_url, S3_ENDPOINT_ENV: target.endpoint_url}
+        if target.access_key is not None and target.secret_key is not None:
+            environment |= {S3_ACCESS_KEY_ENV: target.access_key, S3_SECRET_KEY_ENV: target.secret_key}
+        box = InstanceBox(
+            self.docker,
+            self.image,
+            self.network,
+            instance_id,
+            address,
+            self.run_id,
+            metadata,
+            forwarded_ports=sorted({self.moto.port, target.port, *forwarded_ports}),
+            unit_environment=environment,
+            preloads=[Preload(self._archive(self.registry_source), self.registry_source, spec.registry.image)],
+        )
+        self.boxes.append(box)
+        self.say(f"booting {instance_id} in a box at {address}")
+        box.start()
+        if wait:
+            url = registry_url(spec, address)
+            box.times = box.wait_boot(lambda: answers(url), timeout=timeout, say=self.say)
+        return box
+
+    def retire(self, box: InstanceBox) -> None:
+        """Remove one box (a terminated instance)."""
+        box.remove()
+        with contextlib.suppress(ValueError):
+            self.boxes.remove(box)
+
+    def close(self) -> None:
+        """Remove every box, the network and moto's server (its state with it)."""
+        for box in list(self.boxes):
+            self.retire(box)
+        self.network.remove()
+        self.moto.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
