@@ -360,9 +360,7 @@ def _counts(run: Mapping[str, Any]) -> str:
         ("errors", count("errors"), "bad" if count("errors") else ""),
         ("skipped", count("skipped"), ""),
     ]
-    cells = "".join(
-        f'<li class="{css}" data-count="{name}"><b>{value}</b>{name}</li>' for name, value, css in items
-    )
+    cells = "".join(f'<li class="{css}" data-count="{name}"><b>{value}</b>{name}</li>' for name, value, css in items)
     return f'<ul class="counts">{cells}</ul>'
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+from urllib3.exceptions import InsecureRequestWarning
 
 from provisioning.rehearsal.box_image import ensure_box_image
 from provisioning.rehearsal.instance_box import BoxNetwork, InstanceBox, Preload
@@ -50,10 +52,12 @@ def registry_url(spec: Spec, address: str) -> str:
 
 def answers(url: str) -> bool:
     """Whether a registry answers ``/v2/`` at ``url`` (200, or 401 asking for credentials)."""
-    try:
-        return requests.get(f"{url}/v2/", timeout=2, verify=False).status_code in (200, 401)  # noqa: S501 - liveness only
-    except requests.RequestException:
-        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        try:
+            return requests.get(f"{url}/v2/", timeout=2, verify=False).status_code in (200, 401)  # noqa: S501 - liveness only
+        except requests.RequestException:
+            return False
 
 
 @dataclass

@@ -30,7 +30,7 @@ def test_multi_layer_image_round_trip(variant, booted_registries, docker_client,
     assert [layer["size"] > size for layer, size in zip(generated, image.layer_sizes, strict=True)] == [True] * 3
     # the blobs came from S3 by presigned URL exactly when storage.redirect is on
     response = api.request("GET", f"/v2/{repository}/blobs/{generated[0]['digest']}", allow_redirects=False)
-    s3 = urlsplit(registry.overrides["REGISTRY_STORAGE_S3_REGIONENDPOINT"])
+    s3 = urlsplit(registry.s3_endpoint)
     if registry.spec.storage.redirect:
         assert response.status_code == 307, response.text
         location = urlsplit(response.headers["Location"])
