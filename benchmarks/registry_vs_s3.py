@@ -8,7 +8,7 @@ What runs (all of it on 127.0.0.1):
 - a moto server (``fixtures.moto_server.MotoServer``, a child process on a free port) plays AWS;
 - the real provisioner provisions a deployment into it (``fixtures.booted_registry.provision``) and a
   registry container is booted from the user data the instance would receive
-  (``boot_from_user_data``: tls none, storage redirect on or off, the shipped config byte for byte,
+  (an instance box booting the shipped user data: self-signed TLS, storage redirect on or off,
   only ``LOCAL_OVERRIDES`` differ) — exactly what the stack tier runs;
 - per round, interleaved A, B (C), A, B (C)... so that the drift of this shared machine hits both sides:
 
@@ -65,12 +65,13 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urljoin
 
-from fixtures.booted_registry import VARIANTS, BootedRegistry, boot_from_user_data, provision, stack_spec
+from fixtures.booted_registry import VARIANTS, BootedRegistry, boot, provision, stack_spec
 from fixtures.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MotoServer
 from fixtures.registry_container import RUN_ID, STACK_LABEL
 from fixtures.round_trip import forget_locally, pull, push
 from fixtures.s3_backend import S3Backend
 from fixtures.test_images import TEST_IMAGE_LABEL, MiB, build_generated_image, remove_image_everywhere
+from provisioning.rehearsal.world import World
 
 BENCH_LABEL_VALUE = f"bench-{RUN_ID}"
 _COPY_CHUNK = 8 * MiB
@@ -317,8 +318,7 @@ def registry_time_by_request(log: str) -> dict[str, float]:
 
 def registry_log_since(registry: BootedRegistry, since: datetime) -> str:
     """The registry's log lines written at ``since`` or later (the engine's timestamps, to the µs)."""
-    raw = registry.container.container.logs(stdout=True, stderr=True, timestamps=True, since=int(since.timestamp()))
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    text = registry.in_box("docker", "logs", "--timestamps", "--since", str(int(since.timestamp())), "spotreg-registry")
     kept = []
     for line in text.splitlines():
         stamp, _, rest = line.partition(" ")
@@ -360,7 +360,7 @@ class Bench:
     size: int
     client: Any
     base_image: str
-    moto: MotoServer
+    world: World
     backend: S3Backend
     workdir: Path
     raw_bucket: str
@@ -373,6 +373,10 @@ class Bench:
     def labels(self) -> dict[str, str]:
         return {TEST_IMAGE_LABEL: BENCH_LABEL_VALUE}
 
+    @property
+    def moto(self) -> MotoServer:
+        return self.world.moto
+
     def s3(self) -> Any:
         """The plain boto3 client of the raw side: the moto server's credentials, default config."""
         return self.moto.client("s3")
@@ -384,7 +388,7 @@ class Bench:
 
         spec = stack_spec(VARIANTS[variant], registry_image(), BENCH_LABEL_VALUE)
         deployment = provision(spec, self.moto, BENCH_LABEL_VALUE)
-        registry = boot_from_user_data(deployment, self.backend, self.workdir)
+        registry = boot(deployment, self.world, self.backend, self.workdir)
         self.registries[variant] = registry
         repository = f"bench/{variant}-{secrets.token_hex(3)}"
         self.repositories[variant] = repository
@@ -789,15 +793,16 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, Any]
 
     workdir = Path(tempfile.mkdtemp(prefix="spotreg-bench-"))
     stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-    moto = MotoServer().start()
-    stack.callback(moto.stop)
+    world = World.open(client, BENCH_LABEL_VALUE, registry_image(), say=lambda line: print(line, flush=True))
+    stack.callback(world.close)
+    moto = world.moto
     print(f"moto server: {moto.endpoint_url}", flush=True)
     backend = S3Backend("moto", moto.endpoint_url, MOTO_ACCESS_KEY, MOTO_SECRET_KEY, moto.region)
     bench = Bench(
         size=args.size_mib * MiB,
         client=client,
         base_image=base_image(),
-        moto=moto,
+        world=world,
         backend=backend,
         workdir=workdir,
         raw_bucket=f"spotreg-bench-raw-{BENCH_LABEL_VALUE}",

@@ -238,6 +238,14 @@ class InstanceBox:
         """The instance stopped (a spot interruption with behaviour ``stop``): its disk is kept."""
         self.instance.stop(timeout=30)
 
+    def move_to(self, address: str) -> None:
+        """A stopped instance starts with another public address (EC2 gives a new one on start, unless
+        an Elastic IP holds it): the box's network namespace, and everything served in it, stays."""
+        network = self.docker.networks.get(self.network.name)
+        network.disconnect(self.holder)
+        network.connect(self.holder, ipv4_address=address)
+        self.address = address
+
     def remove(self) -> None:
         """The box and everything it holds (the instance's engine and its disk included)."""
         for forwarder in self.forwarders:

@@ -46,6 +46,8 @@ class MotoServer:
     addresses: str | None = None  # a CIDR: public and Elastic IPs are drawn from it (an instance box network)
     zones: dict[str, str] = field(default_factory=dict)  # hosted zones made at start: name -> id (Z...)
     environment: Mapping[str, str] | None = None  # for the server (INITIAL_NO_AUTH_ACTION_COUNT: IAM enforced)
+    access_key: str = MOTO_ACCESS_KEY  # what this module's clients sign with (an IAM user's, when enforced)
+    secret_key: str = MOTO_SECRET_KEY
     _process: subprocess.Popen[str] | None = field(default=None, repr=False)
     _log: Any = field(default=None, repr=False)
 
@@ -122,8 +124,8 @@ class MotoServer:
         import boto3
 
         return boto3.Session(
-            aws_access_key_id=MOTO_ACCESS_KEY,
-            aws_secret_access_key=MOTO_SECRET_KEY,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
             region_name=region or self.region,
         )
 

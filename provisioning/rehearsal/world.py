@@ -118,13 +118,16 @@ class World:
         instance_id: str,
         *,
         s3: S3Target | None = None,
+        aws_endpoint: S3Target | None = None,
         forwarded_ports: Sequence[int] = (),
         wait: bool = True,
         timeout: float = 180,
     ) -> InstanceBox:
         """Start the box of ``instance_id`` (launched by ``up`` into this world's moto); with ``wait``,
-        return once its registry answers, its boot phases in ``box.times``."""
+        return once its registry answers, its boot phases in ``box.times``. ``s3`` is where its registry
+        stores and ``aws_endpoint`` where its AWS CLI goes (both default to moto's server)."""
         target = s3 or self.moto_target()
+        aws = aws_endpoint or self.moto_target()
         ec2 = self.moto.client("ec2", spec.deployment.region)
         instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         address = instance.get("PublicIpAddress")
@@ -136,7 +139,7 @@ class World:
             instance_id,
             region=region,
         )
-        environment = {"AWS_ENDPOINT_URL": self.moto.endpoint_url, S3_ENDPOINT_ENV: target.endpoint_url}
+        environment = {"AWS_ENDPOINT_URL": aws.endpoint_url, S3_ENDPOINT_ENV: target.endpoint_url}
         if target.access_key is not None and target.secret_key is not None:
             environment |= {S3_ACCESS_KEY_ENV: target.access_key, S3_SECRET_KEY_ENV: target.secret_key}
         box = InstanceBox(
@@ -147,7 +150,7 @@ class World:
             address,
             self.run_id,
             metadata,
-            forwarded_ports=sorted({self.moto.port, target.port, *forwarded_ports}),
+            forwarded_ports=sorted({self.moto.port, target.port, aws.port, *forwarded_ports}),
             unit_environment=environment,
             preloads=[Preload(self._archive(self.registry_source), self.registry_source, spec.registry.image)],
         )

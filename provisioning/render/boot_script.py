@@ -40,16 +40,17 @@ umask 077
 _FUNCTIONS = """\
 log() { printf 'spotreg-boot: %s\\n' "$*" >&2; }
 
-# retry ATTEMPTS COMMAND...: run COMMAND until it succeeds, pausing 2, 4, 8, ... (at most 30) s.
+# retry ATTEMPTS COMMAND...: run COMMAND until it succeeds, pausing 2, 4, 8, ... (at most 30) s; each
+# failure is logged with the command's words (a parameter's name, say: never a secret's value).
 retry() {
     local attempts=$1 attempt=1 delay=2
     shift
     until "$@"; do
         if (( attempt >= attempts )); then
-            log "giving up after ${attempts} attempts: $1"
+            log "giving up after ${attempts} attempts: $*"
             return 1
         fi
-        log "attempt ${attempt} of ${attempts} failed: $1; next in ${delay}s"
+        log "attempt ${attempt} of ${attempts} failed: $*; next in ${delay}s"
         sleep "$delay"
         attempt=$(( attempt + 1 ))
         delay=$(( delay * 2 > 30 ? 30 : delay * 2 ))

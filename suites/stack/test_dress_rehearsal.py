@@ -4,21 +4,27 @@
 function the live suite's ``live_run`` fixture opens — and calls the live suite's test functions
 (suites/live/test_live_run.py) in their order. Two things differ from a live run, and nothing else:
 
-- the AWS endpoint: ``LiveSettings.endpoint_url`` is the session's moto server on 127.0.0.1;
-- the instance boot: the stack plays it (``fixtures.live_aws.stack_boot``: the user data read back from
-  moto's EC2, its boot script's steps — Route 53's ``update_dns`` among them — and a registry container
-  booted from it) and the registry endpoint is that container, not the instance's made-up public address;
-  a host name resolves through (moto) Route 53 instead of the system resolver.
+- the AWS endpoint: ``LiveSettings.endpoint_url`` is the session's moto server on 127.0.0.1 (the stack
+  world's, which hands out public addresses from the box network);
+- the instance: ``up`` launches it into moto, and an instance box boots it (``fixtures.live_aws.stack_boot``):
+  systemd and cloud-init run the user data as moto's EC2 holds it, the shipped boot script fetches its
+  secrets from moto's SSM, upserts the run's host name in moto's Route 53 and runs the registry in the
+  box's own Docker engine, at the address moto gave the instance. A host name resolves through (moto)
+  Route 53 instead of the system resolver: for the Docker engine's push, ``stack_boot`` puts what
+  Route 53 answers in ``/etc/hosts`` for the run's lifetime.
 
 The main rehearsal uses ``dns.mode = "route53"`` (the run's host name is ``<run id>.<hostname>`` in the
-zone), so the DNS phase runs; it also checks that the boot itself sent the boot script's UPSERT of that
-name, since ``up`` writes the same record first and the DNS phase alone cannot tell the two apart.
+zone) with self-signed TLS for that name, so the DNS phase runs and the push goes to the host name.
+``up`` writes the host name's A record first, so the DNS phase alone cannot tell whether the boot
+wrote it too: the test watches what the box sends to moto's server (its forwarder, relaying the box's
+connections, is tapped) and checks that the boot itself sent the boot script's UPSERT, to the box's
+address, and that the record leads to the box.
 
 So the run id and expiry tags, the throwaway names, the cost preview, the credentials check, the
 teardown registration with its signal handlers, the sweep at the start, every phase and its timing, the
 docker round trip and the teardown all run here. ``test_sigterm_tears_the_run_down`` proves the signal
 path: a small rehearsal (``python -m fixtures.live_aws``) is interrupted with SIGTERM while it waits for
-its boot, and nothing of its run is left in the moto server afterwards.
+its boot (one that never answers: no box), and nothing of its run is left in the moto server afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import queue
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +42,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -55,6 +63,8 @@ from provisioning.cli import main as spotreg
 from provisioning.inventory import take_inventory
 from provisioning.live import throwaway_bucket
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
+from provisioning.rehearsal.forward import Forwarder
+from provisioning.rehearsal.world import World
 from suites.live import test_live_run as live_suite
 
 pytestmark = pytest.mark.stack
@@ -148,7 +158,116 @@ class _Route53Changes:
         return [batch for batch in self.batches if batch.get("Comment") == comment]
 
 
+_ROUTE53_XMLNS = {"r": "https://route53.amazonaws.com/doc/2013-04-01/"}
+_RRSET_PATH = re.compile(r"^/2013-04-01/hostedzone/(?P<zone>[^/?]+)/rrset/?$")
+_KEPT_PER_CONNECTION = 64 * 1024  # a Route 53 call is a few KiB; registry blobs to S3 are not kept
+
+
+class _BoxRequests:
+    """What instance boxes send to moto's server, read off the forwarder that relays each connection
+    from the box's network namespace to the server (``provisioning.rehearsal.forward``): watched, never
+    changed. ``route53_changes()`` are the ChangeResourceRecordSets batches among them."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._lock = threading.Lock()
+        self._streams: list[bytearray] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        pump = Forwarder._pump
+
+        def tapped(source: socket.socket, sink: socket.socket) -> None:
+            try:
+                inbound = source.getsockname()[1] == self.port  # the box's side of a connection to moto
+            except OSError:
+                inbound = False
+            pump(_Tap(source, self._stream()) if inbound else source, sink)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Forwarder, "_pump", staticmethod(tapped))
+
+    def _stream(self) -> bytearray:
+        stream = bytearray()
+        with self._lock:
+            self._streams.append(stream)
+        return stream
+
+    def requests(self) -> list[tuple[str, str, bytes]]:
+        """(method, path, body) of every request whose head and body were kept whole."""
+        with self._lock:
+            streams = [bytes(stream) for stream in self._streams]
+        found = []
+        for rest in streams:
+            while b"\r\n\r\n" in rest:
+                head, rest = rest.split(b"\r\n\r\n", 1)
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                headers = dict(line.split(":", 1) for line in header_lines if ":" in line)
+                headers = {key.strip().lower(): value.strip() for key, value in headers.items()}
+                length = int(headers.get("content-length", "0"))
+                if "chunked" in headers.get("transfer-encoding", "") or len(rest) < length:
+                    break  # not kept whole: nothing after it can be told apart
+                method, target, _ = request_line.split(" ", 2)
+                found.append((method, target, rest[:length]))
+                rest = rest[length:]
+        return found
+
+    def route53_changes(self) -> list[dict[str, Any]]:
+        """The change batches, shaped as boto3's ``change_resource_record_sets`` parameters."""
+        batches = []
+        for method, target, body in self.requests():
+            match = _RRSET_PATH.match(target.split("?", 1)[0])
+            if method != "POST" or match is None:
+                continue
+            root = ElementTree.fromstring(body)  # noqa: S314 - the AWS CLI's request, in the box
+            batch = root.find("r:ChangeBatch", _ROUTE53_XMLNS)
+            assert batch is not None, body
+            changes = []
+            for change in batch.iterfind("r:Changes/r:Change", _ROUTE53_XMLNS):
+                record = change.find("r:ResourceRecordSet", _ROUTE53_XMLNS)
+                assert record is not None, body
+                ttl = record.findtext("r:TTL", namespaces=_ROUTE53_XMLNS)
+                values = record.iterfind("r:ResourceRecords/r:ResourceRecord/r:Value", _ROUTE53_XMLNS)
+                changes.append(
+                    {
+                        "Action": change.findtext("r:Action", namespaces=_ROUTE53_XMLNS),
+                        "ResourceRecordSet": {
+                            "Name": record.findtext("r:Name", namespaces=_ROUTE53_XMLNS),
+                            "Type": record.findtext("r:Type", namespaces=_ROUTE53_XMLNS),
+                            **({"TTL": int(ttl)} if ttl is not None else {}),
+                            "ResourceRecords": [{"Value": value.text} for value in values],
+                        },
+                    }
+                )
+            comment = batch.findtext("r:Comment", namespaces=_ROUTE53_XMLNS)
+            batches.append(
+                {"HostedZoneId": match.group("zone"), **({"Comment": comment} if comment else {}), "Changes": changes}
+            )
+        return batches
+
+    def commented(self, comment: str) -> list[dict[str, Any]]:
+        return [batch for batch in self.route53_changes() if batch.get("Comment") == comment]
+
+
+class _Tap:
+    """A socket whose ``recv`` also keeps (up to a bound) what it received."""
+
+    def __init__(self, sock: socket.socket, kept: bytearray) -> None:
+        self._sock = sock
+        self._kept = kept
+
+    def recv(self, size: int) -> bytes:
+        data = self._sock.recv(size)
+        room = _KEPT_PER_CONNECTION - len(self._kept)
+        if room > 0:
+            self._kept += data[:room]
+        return data
+
+
+def _hosts_lines(hostname: str) -> list[str]:
+    return [line for line in Path("/etc/hosts").read_text().splitlines() if hostname in line.split("#")[0].split()]
+
+
 def test_the_live_suite_runs_offline(
+    stack_world: World,
     moto_server,
     rehearsal_zone,
     s3_backend,
@@ -159,7 +278,9 @@ def test_the_live_suite_runs_offline(
     tmp_path,
     request,
     stack_run_id,
+    monkeypatch,
 ):
+    assert moto_server is stack_world.moto  # suites/stack/conftest.py: the world's server plays AWS
     zone_id, domain = rehearsal_zone
     config = rehearsal_config(
         tmp_path / "spotreg.toml",
@@ -173,24 +294,26 @@ def test_the_live_suite_runs_offline(
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     settings = LiveSettings(
         config=config,
-        endpoint_url=moto_server.endpoint_url,  # the one thing besides the boot that live mode does differently
+        endpoint_url=moto_server.endpoint_url,  # the one thing besides the instance that live mode does differently
         session=moto_session(moto_server),
-        boot_timeout=60,
+        boot_timeout=180,  # a box boots in 10-20 s; this machine may be busy
         running_timeout=30,
         dns_timeout=10,
         waits=REHEARSAL_WAITS,
         environ={},
     )
+    box_requests = _BoxRequests(moto_server.port)  # watched, not changed: what the box sends to moto
+    box_requests.install(monkeypatch)
 
     run: LiveRun
     with open_live_run(
         settings,
         say=print,
         phases=phases,
-        boot=stack_boot(moto_server, s3_backend, tmp_path),
+        boot=stack_boot(stack_world, s3_backend, tmp_path),
         resolve=resolve_in_route53,
     ) as run:
-        changes = _Route53Changes()  # watched, not changed: what up and the boot send to Route 53
+        changes = _Route53Changes()  # watched, not changed: what up (this process) sends to Route 53
         event = "provide-client-params.route53.ChangeResourceRecordSets"
         run.clients.route53.meta.events.register(event, changes, unique_id="spotreg-rehearsal-route53")
         try:
@@ -198,6 +321,11 @@ def test_the_live_suite_runs_offline(
             live_suite.test_run_is_announced_tagged_and_armed(run)
             live_suite.test_spot_request_runs_and_everything_carries_the_run_tags(run)
             live_suite.test_registry_boots_healthy(run)
+            box = next(box for box in stack_world.boxes if box.instance_id == run.instance_id)
+            endpoint, hostname = run.boot(), run.spec.dns.hostname
+            record = resolve_in_route53(run, hostname or "")
+            hosts_lines = _hosts_lines(hostname or "")
+            journal = box.journal("spotreg-registry.service")
             live_suite.test_dns_answers_with_the_instance_address(run)
             live_suite.test_push_pull_round_trip(run, docker_client, make_test_image)
             address = run.public_address()
@@ -205,13 +333,21 @@ def test_the_live_suite_runs_offline(
         finally:
             run.clients.route53.meta.events.unregister(event, unique_id="spotreg-rehearsal-route53")
 
-    # the run's own host name in the configured zone; up wrote its A record, and the boot (the boot
-    # script's update_dns, played by the stack) upserted it once more to the instance's address, TTL 60
-    hostname = run.spec.dns.hostname
+    # the run's own host name in the configured zone; the registry was pushed to by that name, which
+    # led to the box: the instance's public address
     assert hostname == f"{run.run_id}.registry.{domain}" and run.spec.dns.zone_id == zone_id
+    assert endpoint.address == hostname and endpoint.url == f"https://{hostname}" and endpoint.ca_pem, endpoint
+    assert address == box.address, (address, box.address)
     assert f"dns: {hostname} -> {address}" in run.said
+    assert record == {box.address}, record
+    assert [line.split()[0] for line in hosts_lines] == [box.address], hosts_lines
+    assert _hosts_lines(hostname) == [], "the teardown removes the /etc/hosts line"
+    assert box not in stack_world.boxes, "the teardown removes the box"
+    # up wrote the A record (from this process); the boot (the box's boot script's update_dns, its AWS CLI
+    # through the box's forwarder to moto's server) upserted it once more to the box's address, TTL 60
     assert len(changes.commented("spotreg up")) == 1, changes.batches
-    assert changes.commented("spotreg boot") == [
+    assert changes.commented("spotreg boot") == [], changes.batches
+    assert box_requests.commented("spotreg boot") == [
         {
             "HostedZoneId": zone_id,
             "Comment": "spotreg boot",
@@ -222,12 +358,13 @@ def test_the_live_suite_runs_offline(
                         "Name": hostname,
                         "Type": "A",
                         "TTL": 60,
-                        "ResourceRecords": [{"Value": address}],
+                        "ResourceRecords": [{"Value": box.address}],
                     },
                 }
             ],
         }
-    ], changes.batches
+    ], box_requests.route53_changes()
+    assert f"spotreg-boot: {hostname} -> {box.address} (Route 53)" in journal, journal[-3000:]
 
     # the sweep at the start removed the expired leftover of an earlier run, and only that
     swept = {found.id: found.outcome for found in run.swept}

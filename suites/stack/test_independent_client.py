@@ -1,9 +1,9 @@
 """A client that is not the project's code: skopeo pushes to and pulls from the stack's registry with
-the configured auth (and, in selfsigned mode, verifying the certificate against the rendered CA)."""
+the configured auth, verifying the shipped certificate against the deployment's CA (``--cert-dir``);
+without the CA it is refused."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import secrets
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.docker_engine import engine_trusts_ca
 from fixtures.round_trip import check_layers, forget_locally, pull
 
 pytestmark = pytest.mark.stack
@@ -28,18 +27,23 @@ def skopeo(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _cert_dir(directory: Path, ca_pem: bytes | None) -> Path:
+    """A ``--cert-dir`` for skopeo: ``ca.crt`` when given, else empty. skopeo then reads this directory
+    instead of /etc/containers/certs.d and /etc/docker/certs.d (where the fixture put the CA for the
+    engine), so what it trusts is exactly this."""
+    directory.mkdir(exist_ok=True)
+    if ca_pem is not None:
+        (directory / "ca.crt").write_bytes(ca_pem)
+    return directory
+
+
 def _tls_options(registry, prefix: str, tmp_path: Path) -> list[str]:
-    """``--<prefix>cert-dir`` with the rendered CA (verifying), or tls-verify off for plain HTTP."""
-    if registry.tls is None:
-        return [f"--{prefix}tls-verify=false"]  # plain HTTP on 127.0.0.1
-    cert_dir = tmp_path / "certs"
-    cert_dir.mkdir(exist_ok=True)
-    (cert_dir / "ca.crt").write_bytes(registry.tls.ca_pem)
-    return [f"--{prefix}cert-dir={cert_dir}"]
+    """``--<prefix>cert-dir`` holding the deployment's CA (verifying)."""
+    return [f"--{prefix}cert-dir={_cert_dir(tmp_path / 'certs', registry.ca_pem)}"]
 
 
 @pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed (Debian: apt-get install -y skopeo)")
-@pytest.mark.parametrize("variant", ["redirect-on", "selfsigned"])
+@pytest.mark.parametrize("variant", ["redirect-on", "redirect-off"])
 def test_skopeo_pushes_and_pulls_with_the_configured_auth(
     variant, booted_registries, docker_client, make_test_image, tmp_path
 ):
@@ -76,19 +80,25 @@ def test_skopeo_pushes_and_pulls_with_the_configured_auth(
         blob = pulled_dir / layer["digest"].removeprefix("sha256:")
         assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == layer["digest"]
 
-    # and the engine pulls what skopeo pushed: the same image
+    # and the engine (verifying the CA the fixture put in its certs.d) pulls what skopeo pushed: the same image
     forget_locally(docker_client, image.id)
-    trust = engine_trusts_ca(registry.address, registry.tls.ca_pem) if registry.tls else contextlib.nullcontext()
-    with trust:
-        assert pull(docker_client, f"{registry.address}/{repository}", "v1", registry.auth).id == image.id
+    assert pull(docker_client, f"{registry.address}/{repository}", "v1", registry.auth).id == image.id
 
 
 @pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed (Debian: apt-get install -y skopeo)")
-def test_skopeo_without_the_ca_is_refused(booted_registries):
-    registry = booted_registries("selfsigned")
+def test_skopeo_without_the_ca_is_refused(booted_registries, tmp_path):
+    registry = booted_registries("redirect-on")
     creds = f"{registry.auth['username']}:{registry.auth['password']}"
+    reference = f"docker://{registry.address}/stack/unknown-{secrets.token_hex(4)}:v1"
+    without = _cert_dir(tmp_path / "empty", None)
+    with_ca = _cert_dir(tmp_path / "ca", registry.ca_pem)
 
-    refused = skopeo("inspect", "--creds", creds, f"docker://{registry.address}/stack/anything:v1")
+    refused = skopeo("inspect", "--creds", creds, f"--cert-dir={without}", reference)
 
     assert refused.returncode != 0
     assert "certificate signed by unknown authority" in refused.stderr, refused.stderr
+    # the same request with the CA gets past TLS and auth, to the registry's answer: no such repository
+    answered = skopeo("inspect", "--creds", creds, f"--cert-dir={with_ca}", reference)
+    assert answered.returncode != 0
+    assert "certificate" not in answered.stderr and "unauthorized" not in answered.stderr.lower(), answered.stderr
+    assert "unknown" in answered.stderr.lower(), answered.stderr

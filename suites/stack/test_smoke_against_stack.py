@@ -1,6 +1,7 @@
-"""The pre-deploy smoke checks against the stack's registry: the self-signed variant, booted from the
-user data that ships, with its local CA and the configured user — every check passes, called as a
-library (``run_smoke``) and as the smoke suite a pre-deploy job runs (``pytest suites/smoke``)."""
+"""The pre-deploy smoke checks against the stack's registry: an instance box booted from the user data
+that ships, serving the shipped self-signed certificate on the box's address, checked with the
+deployment's CA and the configured user — every check passes, called as a library (``run_smoke``) and
+as the smoke suite a pre-deploy job runs (``pytest suites/smoke``); without the CA the TLS check fails."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from fixtures.booted_registry import USER, BootedRegistry
-from provisioning.smoke import CHECK_NAMES, PASSWORD_ENV, USER_ENV, SmokeTarget, format_verdicts, run_smoke
+from provisioning.smoke import (
+    CHECK_NAMES,
+    PASSWORD_ENV,
+    TLS_CHAIN,
+    USER_ENV,
+    SmokeTarget,
+    check_tls_chain,
+    format_verdicts,
+    run_smoke,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -20,19 +30,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def selfsigned(booted_registries) -> BootedRegistry:
-    registry = booted_registries("selfsigned")
-    assert registry.tls is not None
+def registry(booted_registries) -> BootedRegistry:
+    registry = booted_registries("redirect-on")
+    assert registry.url.startswith("https://") and registry.ca_path is not None
     return registry
 
 
-def test_every_smoke_check_passes_against_the_stack(selfsigned):
-    assert selfsigned.tls is not None
+def test_every_smoke_check_passes_against_the_stack(registry):
     target = SmokeTarget(
-        endpoint=selfsigned.address,
+        endpoint=registry.address,
         username=USER,
-        password=selfsigned.deployment.passwords[USER],
-        ca_file=selfsigned.tls.ca_path,
+        password=registry.deployment.passwords[USER],
+        ca_file=registry.ca_path,
     )
 
     results = run_smoke(target)
@@ -41,12 +50,23 @@ def test_every_smoke_check_passes_against_the_stack(selfsigned):
     assert all(result.passed is True for result in results), format_verdicts(results)
 
 
-def test_smoke_suite_passes_against_the_stack(selfsigned):
-    assert selfsigned.tls is not None
+def test_the_tls_check_fails_without_the_deployments_ca(registry):
+    target = SmokeTarget(
+        endpoint=registry.address, username=USER, password=registry.deployment.passwords[USER], ca_file=None
+    )
+
+    result = check_tls_chain(target)  # the system's CAs only
+
+    assert result.name == TLS_CHAIN
+    assert result.passed is False, result.line()
+    assert "does not verify against the system CAs" in result.detail, result.detail
+
+
+def test_smoke_suite_passes_against_the_stack(registry):
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPOTREG_"))},
         USER_ENV: USER,
-        PASSWORD_ENV: selfsigned.deployment.passwords[USER],
+        PASSWORD_ENV: registry.deployment.passwords[USER],
     }
     command = [
         sys.executable,
@@ -54,9 +74,9 @@ def test_smoke_suite_passes_against_the_stack(selfsigned):
         "pytest",
         "suites/smoke",
         "--endpoint",
-        selfsigned.address,
+        registry.address,
         "--smoke-ca",
-        str(selfsigned.tls.ca_path),
+        str(registry.ca_path),
         "-p",
         "no:cacheprovider",
         "-q",
