@@ -134,6 +134,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return run_verify(args)
 
 
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from provisioning.rehearsal.rehearse import rehearse
+
+    return rehearse(
+        args,
+        say=lambda line: err.print(line, style="dim", markup=False),
+        tell=lambda line: out.print(line, markup=False),
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spotreg", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +201,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("cost", cmd_cost, "monthly cost estimate with line items, next to ECR and the 2014 recipe")
     add_cost_arguments(p)
+    from provisioning.rehearsal.rehearse import add_rehearse_arguments
+
+    p = command(
+        "rehearse", cmd_rehearse, "deploy a configuration on this machine: moto AWS, an instance box, moto's S3"
+    )
+    add_rehearse_arguments(p)
     p = command("verify", cmd_verify, "run the verification suites and write reports/")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--offline", action="store_true", help="moto AWS, local registry container, local S3")

@@ -273,7 +273,13 @@ class InstanceBox:
         return self.exec(["cloud-init", "status", "--long"])[1]
 
     def is_running(self) -> bool:
-        self.instance.reload()
+        """Whether the instance container runs (False once it is gone: removed by ``rehearse --down``)."""
+        from docker.errors import NotFound
+
+        try:
+            self.instance.reload()
+        except NotFound:
+            return False
         return bool(self.instance.attrs["State"]["Running"])
 
     def wait_boot(

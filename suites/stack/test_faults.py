@@ -1,5 +1,10 @@
 """Faults a spot registry lives with: the instance replaced, S3 gone mid-push, the registry killed
-mid-pull. Each must end with the same bytes served as were pushed — or with a clear refusal."""
+mid-pull. Each must end with the same bytes served as were pushed — or with a clear refusal.
+
+Every test provisions a deployment of its own (its own instance and Elastic IP): a second box for the
+instance of a session deployment would take the address the session's box already holds, and the
+faults (a terminated instance, a relaunch, a killed registry) must not reach other tests' registries.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,19 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pytest
 
-from fixtures.booted_registry import VARIANTS, StackVariant, provision, stack_spec
-from fixtures.container_logs import log_tail
+from fixtures.booted_registry import Deployment, StackVariant, provision, stack_spec
 from fixtures.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY
 from fixtures.registry_api import RegistryApiError, sha256_digest
 from fixtures.round_trip import RoundTrip, assert_identical, check_layers, forget_locally, pull, push, round_trip
 from fixtures.s3_backend import S3Backend
+from fixtures.tcp_proxy import TcpProxy
 from fixtures.test_images import MiB
+from provisioning.render.paths import HTTP_SECRET_PATH, REGISTRY_UNIT
 
 pytestmark = pytest.mark.stack
 
@@ -26,24 +33,60 @@ def _repository(purpose: str) -> str:
     return f"stack/{purpose}-{secrets.token_hex(4)}"
 
 
+@pytest.fixture
+def own_deployment(stack_world, registry_image, stack_run_id, phases) -> Iterator[Callable[..., Deployment]]:
+    """``own_deployment(name, redirect=...)``: a deployment provisioned for this test, ``down`` after it."""
+    made: list[Deployment] = []
+
+    def make(name: str, *, redirect: bool) -> Deployment:
+        spec = stack_spec(StackVariant(name, redirect=redirect), registry_image, stack_run_id)
+        with phases.measure("provision"):
+            made.append(provision(spec, stack_world.moto, stack_run_id))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for deployment in made:
+            with phases.measure("teardown"):
+                deployment.provisioner.down()
+
+
+def _instance_state(deployment: Deployment, instance_id: str) -> str:
+    answer = deployment.clients.ec2.describe_instances(InstanceIds=[instance_id])
+    return str(answer["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+
 # -- the instance is replaced (a spot interruption) -----------------------------------------------
 
 
 def test_replacement_instance_serves_what_the_old_one_pushed(
-    deployments, boot_registry, docker_client, make_test_image
+    own_deployment, boot_registry, docker_client, make_test_image
 ):
-    deployment = deployments("redirect-on")
+    deployment = own_deployment("replace", redirect=True)
     old = boot_registry(deployment)
     repository = _repository("replaced")
     image = make_test_image(f"{old.address}/{repository}:v1", layer_sizes=(3 * MiB, MiB))
     pushed = push(docker_client, f"{old.address}/{repository}", "v1", old.auth)
     before = old.api().manifest(repository, "v1")
-    port, old_disk = old.container.port, old.root
-    old.remove()  # the instance is gone, and its disk with it
+    old_id, old_address = deployment.instance_id, old.box.address
+    old_secret = old.in_box("cat", HTTP_SECRET_PATH).strip()
+    assert old_secret, f"{HTTP_SECRET_PATH} on the old instance is empty"
 
-    new = boot_registry(deployment, port=port)  # same user data, same bucket, same address, new disk
+    # the spot interruption: EC2 terminates the instance, and its disk goes with it
+    deployment.clients.ec2.terminate_instances(InstanceIds=[old_id])
+    old.remove()
+    deployment.relaunch()  # up again: a new instance from the user data up renders now, the same bucket
+    assert deployment.instance_id != old_id, "up launched no new instance"
+    assert _instance_state(deployment, old_id) == "terminated"
+    assert deployment.public_ipv4() == old_address, "the Elastic IP did not follow to the new instance"
 
-    assert new.root != old_disk and new.boot_env != old.boot_env  # a fresh disk: a new HTTP secret too
+    new = boot_registry(deployment)
+
+    assert new.box.instance_id == deployment.instance_id and new.box.address == old_address
+    assert new.in_box("cloud-init", "query", "v1.instance_id").strip() == deployment.instance_id
+    new_secret = new.in_box("cat", HTTP_SECRET_PATH).strip()
+    assert new_secret and new_secret != old_secret, "the new instance kept the old HTTP secret: not a fresh disk"
     after = new.api().manifest(repository, "v1")
     assert (after.digest, after.raw) == (before.digest, before.raw) and after.digest == pushed
     check_layers(new.api(), repository, after, image)
@@ -55,32 +98,32 @@ def test_replacement_instance_serves_what_the_old_one_pushed(
 # -- S3 goes away in the middle of a push ----------------------------------------------------------
 
 
-@pytest.fixture
-def s3_behind_a_proxy(moto_server_factory, tcp_proxy_factory, registry_image, stack_run_id, boot_registry):
-    """A deployment on a moto server of its own, and a registry that reaches it through a proxy the
-    test can cut: moto keeps its state in memory, so the outage is the proxy going down, not moto."""
-    moto = moto_server_factory()
-    proxy = tcp_proxy_factory(moto.port)
-    spec = stack_spec(StackVariant("outage", tls="none", redirect=True), registry_image, stack_run_id)
-    deployment = provision(spec, moto, stack_run_id)
-    registry = boot_registry(
-        deployment, backend=S3Backend("moto", proxy.endpoint_url, MOTO_ACCESS_KEY, MOTO_SECRET_KEY, moto.region)
-    )
-    return registry, proxy
-
-
 def test_s3_outage_mid_push_fails_clearly_serves_nothing_half_written_and_recovers(
-    s3_behind_a_proxy, docker_client, make_test_image, phases
+    own_deployment, boot_registry, stack_world, tcp_proxy_factory, docker_client, make_test_image, phases
 ):
-    registry, proxy = s3_behind_a_proxy
+    """The box's registry reaches the world's moto through a proxy the test can cut (moto keeps its
+    state in memory: the outage is the proxy going down, not moto). The registry signs with static
+    keys here (moto accepts any): a backend that is not the world's moto gets them as unit environment,
+    and SSM, EC2 and the metadata service stay on moto's own port, outside the outage."""
+    deployment = own_deployment("outage", redirect=True)
+    proxy = tcp_proxy_factory(stack_world.moto.port)
+    backend = S3Backend("proxy", proxy.endpoint_url, MOTO_ACCESS_KEY, MOTO_SECRET_KEY, stack_world.moto.region)
+    registry = boot_registry(deployment, backend=backend)
+    assert registry.s3_endpoint == proxy.endpoint_url
     api = registry.api()
     repository = _repository("outage")
     chunk = 11 * MiB  # above the driver's 10 MiB part size: the first chunk reaches S3 as a part
-    layer = os.urandom(2 * chunk)
+    # The registry refuses the next chunk before reading it (it cannot even look the upload up in S3)
+    # and closes the connection once it has answered unless the rest of the body is small (Go reads up
+    # to 256 KiB of it): a larger chunk would meet a reset while still being sent, not the answer.
+    tail = 64 * 1024
+    layer = os.urandom(chunk + tail)
     digest = sha256_digest(layer)
+    upstream_before = proxy.bytes_upstream
 
     def chunks_with_an_outage() -> Iterator[bytes]:
         yield layer[:chunk]
+        assert proxy.bytes_upstream - upstream_before >= 10 * MiB, "the first chunk did not reach S3"
         proxy.cut()  # S3 is gone after the first chunk was stored in it
         yield layer[chunk:]
 
@@ -89,8 +132,12 @@ def test_s3_outage_mid_push_fails_clearly_serves_nothing_half_written_and_recove
 
     # the chunk after the cut is refused by the registry, naming its storage driver
     assert refused.value.status == 500 and "s3aws" in refused.value.body, refused.value
-    log = log_tail(registry.container.container, 50)
-    assert "s3aws" in log and "connection refused" in log, log  # the registry says why: S3 unreachable
+    log = registry.journal()[-20000:]
+    # the registry says why, in the unit's journal: its S3 driver lost the endpoint behind the proxy
+    # (inside the box a forwarder still accepts at 127.0.0.1:<port>, so it is a reset or an EOF there,
+    # not a refused connection)
+    s3_errors = [line for line in log.splitlines() if "s3aws" in line and proxy.endpoint_url in line]
+    assert s3_errors and "send request failed" in s3_errors[-1], log[-4000:]
 
     proxy.restore()
     # nothing half-written is served: neither the blob nor any manifest of the repository
@@ -98,7 +145,7 @@ def test_s3_outage_mid_push_fails_clearly_serves_nothing_half_written_and_recove
     assert api.manifest_status(repository, "v1") == 404
 
     # with S3 back, the same push succeeds and reads back identical
-    assert api.upload_blob(repository, [layer[i : i + chunk] for i in range(0, len(layer), chunk)]) == digest
+    assert api.upload_blob(repository, [layer[:chunk], layer[chunk:]]) == digest
     assert hashlib.sha256(api.blob(repository, digest)).hexdigest() == digest.removeprefix("sha256:")
     image = make_test_image(f"{registry.address}/{repository}:build", layer_sizes=(4 * MiB,))
     round_trip(docker_client, api, image, registry.address, repository, "v1", registry.auth, phases)
@@ -107,22 +154,61 @@ def test_s3_outage_mid_push_fails_clearly_serves_nothing_half_written_and_recove
 # -- the registry dies in the middle of a pull -----------------------------------------------------
 
 
+@pytest.fixture
+def proxy_to() -> Iterator[Callable[[str, int], TcpProxy]]:
+    """``proxy_to(host, port)``: a proxy on 127.0.0.1 to ``host:port`` (the box), cut after the test."""
+    started: list[TcpProxy] = []
+
+    def start(host: str, port: int) -> TcpProxy:
+        started.append(TcpProxy(port, target_host=host).start())
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for proxy in started:
+            proxy.cut()
+
+
+def _unit_starts(journal: str) -> int:
+    """How many times systemd started the registry unit, as its journal says."""
+    return sum(1 for line in journal.splitlines() if " systemd[1]: Started " in line)
+
+
+def _first(lines: list[str], text: str) -> str:
+    found = [line for line in lines if text in line]
+    assert found, f"no {text!r} in the unit's journal:\n" + "\n".join(lines)
+    return found[0]
+
+
+def _at(line: str) -> float:
+    """The time of a journal line (``journalctl -o short-iso``: whole seconds)."""
+    return datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+
+
 def test_registry_killed_mid_pull_the_clients_retry_gets_identical_content(
-    deployments, boot_registry, tcp_proxy_factory, docker_client, make_test_image
+    own_deployment, boot_registry, proxy_to, docker_client, make_test_image
 ):
     """The engine pulls through a proxy that holds the download after 4 MiB of the large layer; the
-    registry is killed there and started again as systemd would (same run, same disk, same port).
-    The engine's own retry finishes the pull; the result is the pushed image."""
-    assert not VARIANTS["redirect-off"].redirect  # blobs stream through the registry, not from S3
-    registry = boot_registry(deployments("redirect-off"))
-    proxy = tcp_proxy_factory(registry.container.port)
+    registry container is killed there in the instance's engine, and the instance's systemd starts
+    the unit again (Restart=always, RestartSec=5: the boot script runs again, same disk, same port).
+    The engine's own retry finishes the pull; the result is the pushed image.
+
+    The proxy listens on 127.0.0.1, which the host's engine treats as an insecure registry: it speaks
+    TLS to the box without checking the certificate (which names the Elastic IP, not 127.0.0.1)."""
+    deployment = own_deployment("killed", redirect=False)  # blobs stream through the registry, not from S3
+    registry = boot_registry(deployment)
+    proxy = proxy_to(registry.box.address, deployment.spec.registry.port)
     through = f"127.0.0.1:{proxy.port}"
     repository = _repository("killed")
-    size = 24 * MiB  # more than 4 MiB plus what loopback sockets buffer (< 10 MiB): the kill lands mid-layer
+    size = 24 * MiB  # more than 4 MiB plus what the sockets on the way buffer: the kill lands mid-layer
     image = make_test_image(f"{through}/{repository}:v1", layer_sizes=(size,))
     pushed = push(docker_client, f"{through}/{repository}", "v1", registry.auth)
     manifest = registry.api().manifest(repository, "v1")
     forget_locally(docker_client, image.id)
+    container_before = registry.container()["Id"]
+    starts_before = _unit_starts(registry.journal())
+    assert starts_before == 1, f"the registry unit started {starts_before} times before the kill"
 
     pulled: dict[str, object] = {}
     progress: list[dict[str, object]] = []
@@ -134,18 +220,31 @@ def test_registry_killed_mid_pull_the_clients_retry_gets_identical_content(
             pulled["error"] = error
 
     started = proxy.bytes_downstream
-    proxy.hold_downstream_after(4 * MiB)  # the pull stops there, however fast loopback is
+    proxy.hold_downstream_after(4 * MiB)  # the pull stops there, however fast the network is
     puller = threading.Thread(target=pull_in_background, daemon=True)
     puller.start()
-    assert proxy.held.wait(30), "the pull did not get 4 MiB through the registry in 30 s (redirect off?)"
+    assert proxy.held.wait(60), "the pull did not get 4 MiB through the registry in 60 s (redirect off?)"
     killed_at = proxy.bytes_downstream - started
-    registry.kill_and_restart()
+    registry.kill_registry()
     proxy.release()
-    puller.join(timeout=120)
+    puller.join(timeout=180)
 
-    assert not puller.is_alive(), "the pull did not finish in 120 s after the restart"
-    assert "error" not in pulled, f"the engine's retry failed: {pulled.get('error')}"
+    assert not puller.is_alive(), "the pull did not finish in 180 s after the kill"
+    assert "error" not in pulled, f"the engine's retry failed: {pulled.get('error')}\n{registry.journal()[-3000:]}"
     assert killed_at < size, "the registry was killed after the layer had come through"
     retries = [line["status"] for line in progress if "Retrying" in str(line.get("status", ""))]
     assert retries, "the pull never had to retry: the kill did not interrupt it"
     assert_identical(RoundTrip.of(f"{through}/{repository}:v1", pushed, manifest, pulled["image"]), image)
+
+    # it was the instance's systemd that brought the registry back: the unit's main process (the boot
+    # script's foreground `docker run`) died with the container (137: SIGKILL), systemd scheduled a
+    # restart and started the unit again RestartSec=5 later, and that run started a new container
+    journal = registry.journal()
+    systemd = [line for line in journal.splitlines() if " systemd[1]: " in line]
+    died = _first(systemd, "Main process exited, code=exited, status=137")
+    restarted = _first(systemd, "Scheduled restart job, restart counter is at 1")
+    assert _unit_starts(journal) == 2, "\n".join(systemd)
+    again = [line for line in systemd if "Started " in line][-1]
+    assert _at(died) <= _at(restarted) <= _at(again) and _at(again) - _at(died) >= 5, "\n".join(systemd)
+    assert registry.container()["Id"] != container_before
+    assert REGISTRY_UNIT in registry.in_box("systemctl", "list-units", "--state=active", REGISTRY_UNIT)
