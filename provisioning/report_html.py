@@ -396,6 +396,29 @@ def _cost_table(run: Mapping[str, Any]) -> str:
     )
 
 
+def _boot_phases(run: Mapping[str, Any]) -> str:
+    """The instance box's boot of the latest run: systemd up, cloud-init done, registry healthy."""
+    phases = run.get("boot_phases")
+    if not isinstance(phases, Mapping) or not phases:
+        return ""
+    names = {"systemd_up": "systemd up", "cloud_init_done": "cloud-init done", "registry_healthy": "registry healthy"}
+    rows = []
+    for key, label in names.items():
+        entry = phases.get(key)
+        if isinstance(entry, Mapping):
+            rows.append(
+                f'<tr><td>{label}</td><td class="num">{_number(entry.get("median_seconds"))}</td>'
+                f'<td class="num">{_number(entry.get("max_seconds"))}</td>'
+                f'<td class="num">{entry.get("count")}</td></tr>'
+            )
+    return (
+        '<section class="card" id="boot-phases"><h2>Instance box boot (seconds from start)</h2>'
+        '<table><tr><th>phase</th><th class="num">median</th><th class="num">slowest</th>'
+        '<th class="num">boots</th></tr>'
+        f"{''.join(rows)}</table></section>"
+    )
+
+
 def _runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for run in reversed(runs[-15:]):
@@ -457,6 +480,7 @@ def render_report_html(latest: dict[str, Any], history: list[dict[str, Any]]) ->
 </header>
 <section class="card" id="tests"><h2>Tests</h2>{_counts(latest)}</section>
 {timeline(latest)}
+{_boot_phases(latest)}
 <h2>Trends across {shown}</h2>
 <div class="grid2">{charts}</div>
 <p class="note">Hollow red points are runs that failed. Hover a point for its run and value.</p>

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -47,6 +48,26 @@ def _junit_counts(path: Path) -> dict[str, int]:
             counts[key] += int(suite.get(key, "0"))
     counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
     return counts
+
+
+BOX_PHASE_PREFIX = "box:"  # the instance box's boot, split (fixtures.booted_registry.record_boot)
+
+
+def summarize_boot_phases(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Seconds from an instance box's start to systemd up, cloud-init done and registry healthy:
+    how many boots, their median and slowest."""
+    grouped: dict[str, list[float]] = defaultdict(list)
+    for record in records:
+        if record["phase"].startswith(BOX_PHASE_PREFIX):
+            grouped[record["phase"].removeprefix(BOX_PHASE_PREFIX)].append(float(record["seconds"]))
+    return {
+        phase: {
+            "count": len(seconds),
+            "median_seconds": round(statistics.median(seconds), 2),
+            "max_seconds": round(max(seconds), 2),
+        }
+        for phase, seconds in grouped.items()
+    }
 
 
 def summarize_phases(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -148,7 +169,8 @@ def run_verify(args: argparse.Namespace) -> int:
         "exit_code": code,
         "passed": code == 0,
         "tests": tests,
-        "phases": summarize_phases(records),
+        "phases": summarize_phases([r for r in records if not r["phase"].startswith(BOX_PHASE_PREFIX)]),
+        "boot_phases": summarize_boot_phases(records),
         "bytes_moved": sum(r["bytes"] for r in records),
         "cost": _monthly_cost(args.config),
         "command": command,

@@ -11,13 +11,15 @@ into ``/opt/awscli`` instead (the instance's CLI only has to honour the endpoint
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -152,15 +154,31 @@ def ensure_box_image(
     docker_client: Any, *, force: bool = False, say: Callable[[str], None] = print, log_dir: Path | None = None
 ) -> str:
     """The instance image's name, building it first when the engine lacks this recipe's image."""
+    name = image_name()
+    with _build_lock():  # several test processes may want it at once: one builds, the others wait
+        if force or not _exists(docker_client, name):
+            _build(docker_client, name, say, log_dir)
+    return name
+
+
+def _exists(docker_client: Any, name: str) -> bool:
     from docker.errors import ImageNotFound
 
-    name = image_name()
-    if not force:
-        try:
-            docker_client.images.get(name)
-            return name
-        except ImageNotFound:
-            pass
+    try:
+        docker_client.images.get(name)
+    except ImageNotFound:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    with open(Path(tempfile.gettempdir()) / "spotreg-box-image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build(docker_client: Any, name: str, say: Callable[[str], None], log_dir: Path | None) -> None:
     missing = missing_host_tools()
     if missing:
         raise BoxImageError(
@@ -182,4 +200,8 @@ def ensure_box_image(
         argv = ["docker", "import", *(f"--change={change}" for change in changes), str(tarball), name]
         _run(argv, log)
     say(f"  {name} built in {time.monotonic() - started:.0f} s")
-    return name
+    for image in docker_client.images.list(name=IMAGE_REPOSITORY):  # earlier recipes' images: 700 MB each
+        for tag in image.tags:
+            if tag != name:
+                with contextlib.suppress(Exception):
+                    docker_client.images.remove(tag)

@@ -26,7 +26,8 @@ def test_registry_run_selfsigned_major_2() -> None:
         env=(),
         args=("serve", "/etc/docker/registry/config.yml"),
         inherited_env=("REGISTRY_HTTP_SECRET",),
-        optional_env=("REGISTRY_STORAGE_S3_ACCESSKEY", "REGISTRY_STORAGE_S3_SECRETKEY"),  # legacy mode only
+        # legacy mode's key; the instance box's S3 endpoint (unset on EC2: -e NAME then sets nothing)
+        optional_env=("REGISTRY_STORAGE_S3_ACCESSKEY", "REGISTRY_STORAGE_S3_SECRETKEY", "REGISTRY_STORAGE_S3_REGIONENDPOINT"),
     )
     assert run.environment({"REGISTRY_HTTP_SECRET": "x"}) == {"REGISTRY_HTTP_SECRET": "x"}
     assert run.docker_run_argv() == (
@@ -38,6 +39,7 @@ def test_registry_run_selfsigned_major_2() -> None:
         "-e", "REGISTRY_HTTP_SECRET",
         "-e", "REGISTRY_STORAGE_S3_ACCESSKEY",
         "-e", "REGISTRY_STORAGE_S3_SECRETKEY",
+        "-e", "REGISTRY_STORAGE_S3_REGIONENDPOINT",
         "docker.io/library/registry:2.8.3", "serve", "/etc/docker/registry/config.yml",
     )  # fmt: skip
 
