@@ -62,7 +62,7 @@ class PermissionDenied(SpotregError):
         super().__init__(f"{message}: {detail}" if detail else message, hint=hint)
 
 
-# The name the brief used; PermissionDenied does not shadow the builtin PermissionError.
+# The name the first design used; PermissionDenied does not shadow the builtin PermissionError.
 PermissionError_ = PermissionDenied
 
 

@@ -2,7 +2,7 @@
 
 Each test is one phase of the session's ``live_run`` (fixtures/live_aws.py) and takes it as its first
 argument: the offline dress rehearsal (suites/stack/test_dress_rehearsal.py) calls these same functions,
-in this order, with a run against moto's server whose instance boot the stack plays.
+in this order, with a run against moto's server whose instance is an instance box booting the shipped user data.
 """
 
 from __future__ import annotations
