@@ -27,7 +27,11 @@ def test_registry_run_selfsigned_major_2() -> None:
         args=("serve", "/etc/docker/registry/config.yml"),
         inherited_env=("REGISTRY_HTTP_SECRET",),
         # legacy mode's key; the instance box's S3 endpoint (unset on EC2: -e NAME then sets nothing)
-        optional_env=("REGISTRY_STORAGE_S3_ACCESSKEY", "REGISTRY_STORAGE_S3_SECRETKEY", "REGISTRY_STORAGE_S3_REGIONENDPOINT"),
+        optional_env=(
+            "REGISTRY_STORAGE_S3_ACCESSKEY",
+            "REGISTRY_STORAGE_S3_SECRETKEY",
+            "REGISTRY_STORAGE_S3_REGIONENDPOINT",
+        ),
     )
     assert run.environment({"REGISTRY_HTTP_SECRET": "x"}) == {"REGISTRY_HTTP_SECRET": "x"}
     assert run.docker_run_argv() == (

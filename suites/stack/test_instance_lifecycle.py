@@ -221,13 +221,13 @@ def test_a_killed_registry_is_started_again_by_systemd(route53_registry, pushed,
 
 
 def test_ssm_unreachable_at_boot_the_retry_loop_recovers_without_a_reboot(
-    deployments, boot_registry, tcp_proxy_factory, stack_world
+    own_deployment, boot_registry, tcp_proxy_factory, stack_world
 ):
     """The AWS CLI's way to SSM is down for the first seconds of the boot; the boot script's retry loop
     waits it out, within the same run of the unit."""
     proxy = tcp_proxy_factory(stack_world.moto.port)
     proxy.cut()
-    deployment = deployments("redirect-off")
+    deployment = own_deployment("slow-ssm", redirect=False)
     registry = boot_registry(deployment, aws_endpoint=S3Target(proxy.endpoint_url, proxy.port), wait=False)
     deadline = time.monotonic() + 90
     while "attempt 1 of 6 failed: ssm_value" not in registry.journal():

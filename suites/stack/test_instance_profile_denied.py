@@ -2,11 +2,11 @@
 the box's journal names the parameter it could not read and says why (moto's AccessDenied for the
 instance profile's role), and nothing is served: no htpasswd, no registry, no answer on the port.
 
-The world is the test's own: moto's server checks every request against IAM once an admin user (Allow
-* on *) is made, and the provisioner, the box's metadata service and the test sign with its key. The
-box's AWS CLI signs with the role's credentials, which the metadata service gets from
-``sts:AssumeRole``. Two things moto judges differently from AWS are adjusted in the test, never in the
-product (see ``_judged_by_moto`` and ``_trusting``).
+The world is the test's own: the provisioner, the box's metadata service and the test sign with an
+admin user's key, and once ``up`` is done moto's server checks every request against IAM. The box's
+AWS CLI signs with the role's credentials, which the metadata service gets from ``sts:AssumeRole``.
+Where moto judges differently from AWS the test adjusts the role, never the product (see
+``_judged_by_moto``, ``_trusting`` and ``_enforce_iam``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+import requests
+from botocore.exceptions import ClientError
 
 from fixtures.booted_registry import Deployment, StackVariant, provision, stack_spec
 from provisioning import names
 from provisioning.aws.role import POLICY_NAME, canonical
+from provisioning.rehearsal.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MotoServer
 from provisioning.rehearsal.world import World, answers, registry_url
 from provisioning.render.boot_script import RETRY_ATTEMPTS
 
@@ -29,22 +33,19 @@ pytestmark = pytest.mark.stack
 UNIT = "spotreg-registry.service"
 ADMIN = "spotreg-stack-admin"
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-#: requests moto lets through unchecked: making the admin user, its policy and its key
-BOOTSTRAP_REQUESTS = 3
 DENIED_ACTION = "ssm:GetParameter"
+#: the AWS CLI's first line of a refused call: moto answers SSM's JSON protocol with an XML error, which
+#: the CLI shows as code "403" and the XML (moto's AccessDenied) on the next line
+GET_PARAMETER_ERROR = "An error occurred (403) when calling the GetParameter operation: "
 #: the unit's retries (pauses of 2, 4, 8, 16, 30 s, the CLI's start-up each time) and systemd noticing
 FAILURE_TIMEOUT = 120.0
 
 
 @pytest.fixture
-def enforcing_world(docker_client: Any, registry_image: str, stack_run_id: str) -> Iterator[World]:
-    """A world whose moto server enforces IAM; its clients sign with an admin user's key."""
-    world = World.open(
-        docker_client,
-        f"{stack_run_id}-iam",
-        registry_image,
-        moto_environment={"INITIAL_NO_AUTH_ACTION_COUNT": str(BOOTSTRAP_REQUESTS)},
-    )
+def admin_world(docker_client: Any, registry_image: str, stack_run_id: str) -> Iterator[World]:
+    """A world of the test's own whose clients (the provisioner's, the metadata service's, the test's)
+    sign with an admin user's key (Allow * on *): moto accepts anything until ``_enforce_iam``."""
+    world = World.open(docker_client, f"{stack_run_id}-iam", registry_image)
     try:
         iam = world.moto.client("iam")
         iam.create_user(UserName=ADMIN)
@@ -54,6 +55,23 @@ def enforcing_world(docker_client: Any, registry_image: str, stack_run_id: str) 
         yield world
     finally:
         world.close()
+
+
+def _enforce_iam(moto: MotoServer) -> None:
+    """From now on moto checks every request's signature and the signer's policies. Not from the
+    server's start (``INITIAL_NO_AUTH_ACTION_COUNT``): moto refuses its own Route 53 requests with
+    SignatureDoesNotMatch when it checks them, and ``up`` lists hosted zones whatever its dns mode."""
+    answer = requests.post(f"{moto.endpoint_url}/moto-api/reset-auth", data=b"0", timeout=10)
+    answer.raise_for_status()
+    stranger = boto3.client(
+        "sts",
+        endpoint_url=moto.endpoint_url,
+        region_name=moto.region,
+        aws_access_key_id=MOTO_ACCESS_KEY,
+        aws_secret_access_key=MOTO_SECRET_KEY,
+    )
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):  # an unknown key is refused: enforced
+        stranger.get_caller_identity()
 
 
 def _document(policy: Any) -> dict[str, Any]:
@@ -114,14 +132,14 @@ def _aws_in_box(box: Any, region: str, *argv: str) -> tuple[int, str]:
 
 
 def test_a_role_without_ssm_get_parameter_fails_the_unit_naming_the_parameter_and_serves_nothing(
-    enforcing_world: World, registry_image: str, stack_run_id: str
+    admin_world: World, registry_image: str, stack_run_id: str
 ) -> None:
-    world = enforcing_world
+    world = admin_world
     spec = stack_spec(StackVariant("denied", redirect=True), registry_image, stack_run_id)
     deployment = provision(spec, world.moto, stack_run_id)
     iam, role = deployment.clients.iam, _role_name(deployment)
     admin_arn = deployment.clients.sts.get_caller_identity()["Arn"]
-    assert admin_arn.endswith(f":user/{ADMIN}"), admin_arn  # up ran as the admin: moto checks its requests
+    assert admin_arn.endswith(f":user/{ADMIN}"), admin_arn
 
     shipped = _document(iam.get_role_policy(RoleName=role, PolicyName=POLICY_NAME)["PolicyDocument"])
     assert DENIED_ACTION in _actions(shipped), shipped
@@ -131,6 +149,7 @@ def test_a_role_without_ssm_get_parameter_fails_the_unit_naming_the_parameter_an
     iam.put_role_policy(RoleName=role, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(denied))
     trust = _document(iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"])
     iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(_trusting(trust, admin_arn)))
+    _enforce_iam(world.moto)
 
     box = world.boot(spec, deployment.instance_id, wait=False)
     url = registry_url(spec, box.address)
@@ -145,22 +164,27 @@ def test_a_role_without_ssm_get_parameter_fails_the_unit_naming_the_parameter_an
         assert time.monotonic() < deadline, f"the unit did not fail in {FAILURE_TIMEOUT:.0f} s:\n{journal[-3000:]}"
         time.sleep(1)
 
-    lines = journal.splitlines()
-    attempt = next((line for line in lines if f"attempt 1 of {RETRY_ATTEMPTS} failed: ssm_value {parameter}" in line), None)
-    denials = [line for line in lines if "when calling the GetParameter operation" in line]
-    print(f"\njournal of {UNIT}:\n  {denials[0] if denials else None}\n  {attempt}\n  ...\n")
-    for line in (gave_up, f"{UNIT}: Failed with result"):
-        print("  " + next(each for each in lines if line in each))
-    assert attempt is not None, journal[-3000:]  # the journal names the parameter
-    assert len(denials) >= RETRY_ATTEMPTS, journal[-3000:]  # every attempt was refused...
-    for line in denials:  # ...by IAM, for the instance profile's role, for the action it lacks
-        assert "(AccessDenied" in line, line
-        assert f"assumed-role/{role}/{deployment.instance_id} is not authorized to perform: {DENIED_ACTION}" in line, line
+    # the journal names the parameter, and each attempt's error is IAM's refusal of the role's action
+    lines = [line.split("]: ", 1)[-1] for line in journal.splitlines()]  # without time, host and pid
+    named = [line for line in lines if f"failed: ssm_value {parameter}" in line]
+    refusal = (
+        f"<Code>AccessDenied</Code><Message>User: arn:aws:sts::{deployment.clients.account_id()}:assumed-role/"
+        f"{role}/{deployment.instance_id} is not authorized to perform: {DENIED_ACTION}</Message>"
+    )
+    calls = [at for at, line in enumerate(lines) if line.startswith(GET_PARAMETER_ERROR)]
+    assert named and calls, f"no refused GetParameter of {parameter} in the journal:\n{journal[-3000:]}"
+    shown = "\n  ".join([f"{UNIT} in the box's journal:", lines[calls[0]], lines[calls[0] + 1], named[0], "..."])
+    shown += "".join(f"\n  {line}" for line in lines if gave_up in line or f"{UNIT}: Failed with result" in line)
+    print(f"\n{shown}")
+    assert len(named) == RETRY_ATTEMPTS - 1, shown  # attempt 1..5 of 6 failed: ssm_value <name>
+    assert len(calls) >= RETRY_ATTEMPTS, shown  # the AWS CLI's error, once an attempt
+    for at in calls:
+        assert refusal in lines[at + 1], "\n".join(lines[at : at + 2])
 
     # nothing served: no htpasswd on the disk, no registry container, nothing answering
-    assert box.exec(["test", "-e", names.HTPASSWD_PATH])[0] != 0
-    assert box.exec(["docker", "ps", "-aq", "--filter", f"name={names.CONTAINER_NAME}"]) == (0, "")
-    assert not answers(url)
+    assert box.exec(["test", "-e", names.HTPASSWD_PATH])[0] != 0, shown
+    assert box.exec(["docker", "ps", "-aq", "--filter", f"name={names.CONTAINER_NAME}"]) == (0, ""), shown
+    assert not answers(url), shown
 
     # the credentials were the instance profile's, handed out by the metadata service: IAM said no
     credentials = [request for request in box.metadata.requests if request[1].endswith(f"/security-credentials/{role}")]
