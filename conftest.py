@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     endpoint = config.getoption("--endpoint")
     skip_live = pytest.mark.skip(reason="live tier talks to real AWS and costs money: opt in with --live")
     skip_smoke = pytest.mark.skip(reason="smoke tier needs a deployed registry: pass --endpoint HOST[:PORT]")
+    # the stack's tests first: they wait on boots and retries, and the offline tests fill the gaps
+    items.sort(key=lambda item: 0 if "stack" in item.keywords else 1)
     for item in items:
         if "live" in item.keywords and not live:
             item.add_marker(skip_live)

@@ -34,7 +34,8 @@ def _target(args: argparse.Namespace) -> tuple[str, list[str]]:
         smoke += [f"--smoke-ca={args.smoke_ca}"] if args.smoke_ca else []
         smoke += ["--smoke-insecure-http"] if args.smoke_insecure_http else []
         return "smoke", smoke
-    return "offline", ["suites/offline", "suites/stack", "-n", str(min(2, os.cpu_count() or 1))]
+    workers = str(min(2, os.cpu_count() or 1))
+    return "offline", ["suites/offline", "suites/stack", "-n", workers, "--dist", "loadgroup"]
 
 
 def _junit_counts(path: Path) -> dict[str, int]:

@@ -30,7 +30,7 @@ fi
 lint_time=$((SECONDS - step_started))
 
 step_started=$SECONDS
-"$bin/pytest" -n 2 --junitxml=reports/junit.xml suites "$@"
+"$bin/pytest" -n 2 --dist loadgroup --junitxml=reports/junit.xml suites "$@"
 pytest_status=$?
 pytest_time=$((SECONDS - step_started))
 case $pytest_status in

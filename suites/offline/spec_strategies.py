@@ -319,10 +319,12 @@ def valid_spec_mappings(draw: st.DrawFn, nasty: bool = False) -> dict[str, Any]:
     registry: dict[str, Any] = {"image": image, "users": users}
     if major is not None:
         registry["major"] = major
+    # the rules keep 22 for SSH when it is open, and 80/443 for the Let's Encrypt proxy
+    ssh_open = bool(network.get("ssh"))
     if tls_mode == "letsencrypt":
-        registry["port"] = draw(_PROXIED_PORTS)
+        registry["port"] = draw(_PROXIED_PORTS.filter(lambda p: not (ssh_open and p == 22)))
     else:
-        maybe(registry, "port", _PORTS)
+        maybe(registry, "port", _PORTS.filter(lambda p: not (ssh_open and p == 22)))
     maybe(registry, "health_interval_seconds", _INTERVALS)
 
     mapping: dict[str, Any] = {

@@ -161,6 +161,7 @@ def _at(line: str) -> float:
     return datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
 
 
+@pytest.mark.box_variant("redirect-off")
 def test_registry_killed_mid_pull_the_clients_retry_gets_identical_content(
     booted_registries, proxy_to, docker_client, make_test_image
 ):

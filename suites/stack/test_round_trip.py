@@ -40,6 +40,7 @@ def test_multi_layer_image_round_trip(variant, booted_registries, docker_client,
         assert response.status_code == 200, response.text
 
 
+@pytest.mark.box_variant("redirect-off")
 def test_large_layer_round_trip_goes_through_s3_multipart(
     booted_registries, docker_client, make_test_image, s3_backend, phases
 ):
