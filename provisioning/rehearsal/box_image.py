@@ -2,8 +2,8 @@
 
 Built here from Debian's packages with ``mmdebstrap`` (nothing is pulled from an image registry) and
 imported into the local engine as ``spotreg/instance:<recipe hash>``. The hash covers everything the
-image is made of (packages, the AWS CLI's version, the files under ``box_image/rootfs``, this module),
-so the image is rebuilt only when its recipe changes.
+image is made of (packages, the AWS CLI's version, the customize hooks, the files under
+``box_image/rootfs``), so the image is rebuilt only when its recipe changes.
 
 Debian 12's ``awscli`` (2.9) predates ``AWS_ENDPOINT_URL``; the image takes the AWS CLI v1 from PyPI
 into ``/opt/awscli`` instead (the instance's CLI only has to honour the endpoint and IMDSv2).
@@ -49,6 +49,7 @@ ROOTFS_OVERLAY: Final = Path(__file__).with_name("box_image") / "rootfs"
 BOX_APT_REPOSITORY: Final = "/var/lib/spotreg-box/apt"
 HOST_TOOLS: Final = {"mmdebstrap": "mmdebstrap", "dpkg-deb": "dpkg"}
 
+_IMPORT_CHANGES: Final = ('CMD ["/sbin/init"]', "ENV container=docker")
 _EXCLUDED_PATHS: Final = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*")
 _DOCKER_CONTROL: Final = """\
 Package: docker
@@ -68,9 +69,9 @@ class BoxImageError(RuntimeError):
 def recipe_hash() -> str:
     """A digest of everything the image is made of."""
     digest = hashlib.sha256()
-    for part in (SUITE, MIRROR, AWSCLI, _DOCKER_CONTROL, *PACKAGES, *_EXCLUDED_PATHS):
+    hooks = customize_hooks(Path("/repository"), Path("/wheels"), Path("/overlay"))  # paths of no consequence
+    for part in (SUITE, MIRROR, AWSCLI, _DOCKER_CONTROL, *PACKAGES, *_EXCLUDED_PATHS, *hooks, *_IMPORT_CHANGES):
         digest.update(part.encode() + b"\0")
-    digest.update(Path(__file__).read_bytes())
     for path in sorted(ROOTFS_OVERLAY.rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(ROOTFS_OVERLAY)).encode() + b"\0" + path.read_bytes())
@@ -87,14 +88,21 @@ def missing_host_tools() -> list[str]:
     return sorted({package for command, package in HOST_TOOLS.items() if shutil.which(command) is None})
 
 
-def _run(argv: list[str], log: Path, **kwargs: Any) -> None:
+def _run(argv: list[str], log: Path, progress: Callable[[str], None] | None = None) -> None:
+    """Run ``argv``, its output appended to ``log``; ``progress`` hears mmdebstrap's ``I:`` lines."""
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)
-    if result.returncode != 0:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        assert process.stdout is not None
+        for line in process.stdout:
+            out.write(line)
+            if progress is not None and line.startswith("I: ") and "customize-hook" not in line:
+                progress(f"  {line[3:].strip()}")
+        returncode = process.wait()
+    if returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise BoxImageError(f"{argv[0]} failed (exit {result.returncode}); the end of {log}:\n{tail}")
+        raise BoxImageError(f"{argv[0]} failed (exit {returncode}); the end of {log}:\n{tail}")
 
 
 def _docker_package(workdir: Path, log: Path) -> Path:
@@ -123,13 +131,10 @@ def _awscli_wheels(workdir: Path, log: Path) -> Path:
     return wheels
 
 
-def build_rootfs(workdir: Path, log: Path) -> Path:
-    """``mmdebstrap`` the image's root filesystem into a tarball; returns its path."""
-    repository = _docker_package(workdir, log)
-    wheels = _awscli_wheels(workdir, log)
-    tarball = workdir / "rootfs.tar"
-    hooks = [
-        f'cp -a {ROOTFS_OVERLAY}/. "$1/"',
+def customize_hooks(repository: Path, wheels: Path, overlay: Path = ROOTFS_OVERLAY) -> list[str]:
+    """mmdebstrap's ``--customize-hook`` commands (``$1`` the root): what the image adds to the packages."""
+    return [
+        f'cp -a {overlay}/. "$1/"',
         f'mkdir -p "$1{BOX_APT_REPOSITORY}" && cp -a {repository}/. "$1{BOX_APT_REPOSITORY}/"',
         'rm -f "$1/etc/apt/sources.list"',
         f'mkdir -p "$1/tmp/wheels" && cp {wheels}/* "$1/tmp/wheels/"',
@@ -142,11 +147,19 @@ def build_rootfs(workdir: Path, log: Path) -> Path:
         'echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen" && chroot "$1" locale-gen',
         ': > "$1/etc/machine-id"',  # each box makes its own, as each instance does
     ]
+
+
+def build_rootfs(workdir: Path, log: Path, progress: Callable[[str], None] | None = None) -> Path:
+    """``mmdebstrap`` the image's root filesystem into a tarball; returns its path."""
+    repository = _docker_package(workdir, log)
+    wheels = _awscli_wheels(workdir, log)
+    tarball = workdir / "rootfs.tar"
+    hooks = customize_hooks(repository, wheels)
     argv = ["mmdebstrap", "--variant=minbase", "--mode=root", f"--include={','.join(PACKAGES)}"]
     argv += [f"--dpkgopt=path-exclude={path}" for path in _EXCLUDED_PATHS]
     argv += [f"--customize-hook={hook}" for hook in hooks]
     argv += [SUITE, str(tarball), MIRROR]
-    _run(argv, log)
+    _run(argv, log, progress)
     return tarball
 
 
@@ -190,13 +203,9 @@ def _build(docker_client: Any, name: str, say: Callable[[str], None], log_dir: P
         log = (log_dir or workdir) / "box-image-build.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         say(f"building the instance image {name} from Debian packages (a few minutes; log: {log})")
-        tarball = build_rootfs(workdir, log)
+        tarball = build_rootfs(workdir, log, say)
         say(f"  root filesystem ready ({tarball.stat().st_size // 2**20} MiB); importing into the engine")
-        changes = [
-            'CMD ["/sbin/init"]',
-            "ENV container=docker",
-            f"LABEL {RECIPE_LABEL}={recipe_hash()}",
-        ]
+        changes = [*_IMPORT_CHANGES, f"LABEL {RECIPE_LABEL}={recipe_hash()}"]
         argv = ["docker", "import", *(f"--change={change}" for change in changes), str(tarball), name]
         _run(argv, log)
     say(f"  {name} built in {time.monotonic() - started:.0f} s")

@@ -69,6 +69,8 @@ class Forwarder:
         """Stop accepting and reset every open connection."""
         self._closed.set()
         with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone would leave
+        with contextlib.suppress(OSError):
             self.listener.close()
         with self._lock:
             sockets, self._open = list(self._open), set()

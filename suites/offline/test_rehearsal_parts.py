@@ -1,0 +1,119 @@
+"""The instance box's small parts that need no engine: the image recipe's hash, the listed overrides,
+the /etc/hosts lines, the forwarder, the moto server's addresses."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from provisioning.rehearsal import box_image, hosts_file
+from provisioning.rehearsal.forward import Forwarder
+from provisioning.rehearsal.moto_server import MotoServer
+from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_ENVIRONMENT, render_unit_drop_in
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_recipe_hash_follows_the_overlay_files_not_the_checkout_path(tmp_path, monkeypatch):
+    original = box_image.recipe_hash()
+    moved = tmp_path / "elsewhere" / "rootfs"
+    shutil.copytree(box_image.ROOTFS_OVERLAY, moved)
+    monkeypatch.setattr(box_image, "ROOTFS_OVERLAY", moved)
+    assert box_image.recipe_hash() == original  # another clone, the same image
+
+    config = moved / "etc/cloud/cloud.cfg.d/90-spotreg-box.cfg"
+    config.write_text(config.read_text() + "# one more line\n")
+    assert box_image.recipe_hash() != original  # a changed recipe, a new image
+    assert box_image.image_name() == f"{box_image.IMAGE_REPOSITORY}:{box_image.recipe_hash()}"
+
+
+def test_the_image_recipe_takes_the_overlay_and_the_awscli_it_names():
+    hooks = box_image.customize_hooks(Path("/r"), Path("/w"), Path("/o"))
+    assert hooks[0] == 'cp -a /o/. "$1/"'
+    assert any(box_image.AWSCLI in hook and "--no-index" in hook for hook in hooks)  # nothing fetched in the chroot
+    assert ': > "$1/etc/machine-id"' in hooks  # every box its own machine id
+    assert {"systemd", "cloud-init", "docker.io", "curl", "python3", "iproute2"} <= set(box_image.PACKAGES)
+
+
+def test_the_unit_drop_in_takes_listed_variables_only():
+    text = render_unit_drop_in({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"})
+    assert "Environment=AWS_ENDPOINT_URL=http://127.0.0.1:5000" in text
+    assert "After=spotreg-box-preload.service" in text
+    with pytest.raises(ValueError, match="REGISTRY_HTTP_ADDR"):
+        render_unit_drop_in({"REGISTRY_HTTP_ADDR": "127.0.0.1:1"})
+    assert "AWS_ENDPOINT_URL" in UNIT_ENVIRONMENT
+
+
+def test_the_readme_lists_every_box_override():
+    readme = README.read_text()
+    assert [name for name in BOX_OVERRIDES if f"| {name} |" not in readme] == []
+
+
+def test_hosts_lines_are_added_replaced_and_removed_by_marker(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost")  # no newline at the end
+    hosts_file.point("registry.example.com", ["10.213.1.2"], "spotreg rehearse-a", hosts)
+    hosts_file.point("registry.example.com", ["10.213.1.3"], "spotreg rehearse-a", hosts)
+    hosts_file.point("other.example.com", ["10.213.2.2"], "spotreg rehearse-b", hosts)
+    assert hosts.read_text().splitlines() == [
+        "127.0.0.1 localhost",
+        "10.213.1.3 registry.example.com # spotreg rehearse-a",
+        "10.213.2.2 other.example.com # spotreg rehearse-b",
+    ]
+    hosts_file.remove("spotreg rehearse-a", hosts)
+    assert "registry.example.com" not in hosts.read_text()
+    assert hosts_file.remove_prefixed("spotreg rehearse-", hosts) == 1
+    assert hosts.read_text() == "127.0.0.1 localhost\n"
+
+
+def test_the_forwarder_relays_both_ways_and_resets_on_close():
+    upstream = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = upstream.accept()
+        with connection:
+            data = b""
+            while chunk := connection.recv(65536):
+                data += chunk
+            received.append(data)
+            connection.sendall(data[::-1])
+
+    threading.Thread(target=serve, daemon=True).start()
+    listener = socket.create_server(("127.0.0.1", 0))
+    forwarder = Forwarder(listener, upstream.getsockname())
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    with socket.create_connection(listener.getsockname()) as client:
+        client.sendall(payload)
+        client.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    assert received == [payload] and answer == payload[::-1]
+    address = listener.getsockname()
+    forwarder.close()
+    with pytest.raises(OSError):
+        socket.create_connection(address, timeout=2)
+    upstream.close()
+
+
+def test_moto_hands_out_public_addresses_from_the_box_network():
+    server = MotoServer(addresses="10.213.250.0/24", zones={"example.com": "Z0SPOTREGPARTS"}).start()
+    try:
+        ec2 = server.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        first = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        second = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        described = ec2.describe_instances(InstanceIds=[first, second])["Reservations"]
+        addresses = sorted(i["PublicIpAddress"] for r in described for i in r["Instances"])
+        elastic = ec2.allocate_address(Domain="vpc")["PublicIp"]
+        assert addresses == ["10.213.250.2", "10.213.250.3"]  # .1 is the network's gateway
+        assert elastic == "10.213.250.4"
+        zones = server.client("route53").list_hosted_zones()["HostedZones"]
+        assert [(z["Name"], z["Id"].rsplit("/", 1)[-1]) for z in zones] == [("example.com.", "Z0SPOTREGPARTS")]
+    finally:
+        server.stop()
