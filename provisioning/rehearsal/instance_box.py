@@ -291,15 +291,19 @@ class InstanceBox:
         cloud-init's moments are read afterwards from systemd's own timestamps (CLOCK_MONOTONIC, the
         host's clock too): ``basic.target`` reached, ``cloud-final.service`` done."""
         deadline = self.started_at + timeout
+        polls = unstarted = 0
         while not health_probe():
             if time.monotonic() > deadline:
                 raise BoxError(
-                    f"the box {self.name} did not boot to a healthy registry in {timeout:.0f} s; "
-                    f"cloud-init: {self.cloud_init_status().strip()}\n"
-                    f"registry unit:\n{self.journal('spotreg-registry.service')[-3000:]}"
+                    f"the box {self.name} did not boot to a healthy registry in {timeout:.0f} s" + self._why()
                 )
             if not self.is_running():
                 raise BoxError(f"the box {self.name} stopped while booting")
+            polls += 1
+            if polls % 10 == 0:  # every 2 s: give up early on a boot that cannot succeed
+                unstarted = unstarted + 1 if self._check_boot_can_succeed() else 0
+                if unstarted >= 3:  # cloud-init finished 6 s ago and never started the unit
+                    raise BoxError("cloud-init finished, but the registry unit never started" + self._why())
             time.sleep(0.2)
         registry = time.monotonic() - self.started_at
         reached = self._entered(["basic.target", "cloud-final.service"])
@@ -314,6 +318,30 @@ class InstanceBox:
                 )
             )
         return times
+
+    def _why(self) -> str:
+        return (
+            f"; cloud-init: {self.cloud_init_status().strip()}\n"
+            f"registry unit:\n{self.journal('spotreg-registry.service')[-3000:]}"
+        )
+
+    def _check_boot_can_succeed(self) -> bool:
+        """Raise ``BoxError`` when the registry unit already failed (systemd restarted it): waiting longer
+        would not help. True when cloud-init has finished and the unit has not started."""
+        _, output = self.exec(
+            [
+                "sh",
+                "-c",
+                "systemctl show -p NRestarts --value spotreg-registry.service; "
+                "systemctl is-active spotreg-registry.service; "
+                "test -e /run/cloud-init/result.json && echo cloud-init-done",
+            ]
+        )
+        lines = output.split()
+        restarts = int(lines[0]) if lines and lines[0].isdigit() else 0
+        if restarts > 0:
+            raise BoxError(f"the box's registry unit failed and systemd restarted it {restarts} time(s)" + self._why())
+        return "cloud-init-done" in lines and "inactive" in lines
 
     def _entered(self, units: list[str]) -> dict[str, float]:
         """Seconds from this boot's start to each unit becoming active (absent: not active yet)."""

@@ -35,4 +35,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "booted_registries" in fixtures:
             item.add_marker(pytest.mark.xdist_group(f"box-{_shared_box(item)}"))
         elif any(name in fixtures for name in _BOX_MODULE_FIXTURES):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else "module-box"))
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
