@@ -304,3 +304,22 @@ def test_chromium_screenshot_is_not_blank(chromium_outputs: tuple[str, bytes]) -
     # A single-colour image filters to at most ten distinct scanlines (five filters, first row or not);
     # a page of text and charts gives hundreds.
     assert len(set(rows)) > 200, f"only {len(set(rows))} distinct scanlines: the screenshot looks blank"
+
+
+def test_the_instance_box_boot_is_split_into_its_phases() -> None:
+    run = synthetic_run(1) | {
+        "boot_phases": {
+            "systemd_up": {"count": 3, "median_seconds": 1.6, "max_seconds": 2.4},
+            "cloud_init_done": {"count": 3, "median_seconds": 4.7, "max_seconds": 6.9},
+            "registry_healthy": {"count": 3, "median_seconds": 6.4, "max_seconds": 9.9},
+        }
+    }
+    page = render_report_html(run, [run])
+    section = page[page.index('id="boot-phases"') :].split("</section>")[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">([^<]+)</td><td class=\"num\">([^<]+)</td>", section)
+    assert rows == [
+        ("systemd up", "1.6", "2.4"),
+        ("cloud-init done", "4.7", "6.9"),
+        ("registry healthy", "6.4", "9.9"),
+    ]
+    assert 'id="boot-phases"' not in render_report_html(synthetic_run(1), [synthetic_run(1)])  # none recorded

@@ -37,3 +37,14 @@ def test_verify_that_collects_no_test_fails(tmp_path: Path, monkeypatch: pytest.
     assert verify(reports, "-k", "no_test_is_called_like_this") == 1
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["passed"] is False and summary["tests"]["tests"] == 0
+
+
+def test_box_phases_are_summarised_apart_from_the_run_phases() -> None:
+    from provisioning.verify import summarize_boot_phases
+
+    records = [{"phase": "box:registry_healthy", "seconds": s, "bytes": 0, "test": "t"} for s in (6.0, 9.5, 7.0)] + [
+        {"phase": "push", "seconds": 1.0, "bytes": 10, "test": "t"}
+    ]
+    assert summarize_boot_phases(records) == {
+        "registry_healthy": {"count": 3, "median_seconds": 7.0, "max_seconds": 9.5}
+    }
