@@ -34,7 +34,8 @@ def _target(args: argparse.Namespace) -> tuple[str, list[str]]:
         smoke += [f"--smoke-ca={args.smoke_ca}"] if args.smoke_ca else []
         smoke += ["--smoke-insecure-http"] if args.smoke_insecure_http else []
         return "smoke", smoke
-    workers = str(min(2, os.cpu_count() or 1))
+    # one worker more than cores: the stack's tests mostly wait (boots, retries, restarts)
+    workers = str(min(3, (os.cpu_count() or 1) + 1))
     return "offline", ["suites/offline", "suites/stack", "-n", workers, "--dist", "loadgroup"]
 
 

@@ -30,7 +30,9 @@ fi
 lint_time=$((SECONDS - step_started))
 
 step_started=$SECONDS
-"$bin/pytest" -n 2 --dist loadgroup --junitxml=reports/junit.xml suites "$@"
+# three workers on two cores: the stack's tests mostly wait on boots, retries and restarts; each
+# shared instance box's tests stay on one worker (suites/stack/conftest.py)
+"$bin/pytest" -n 3 --dist loadgroup --junitxml=reports/junit.xml suites "$@"
 pytest_status=$?
 pytest_time=$((SECONDS - step_started))
 case $pytest_status in
