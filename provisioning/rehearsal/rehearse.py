@@ -103,11 +103,15 @@ def _zone_name(hostname: str) -> str:
     return hostname.split(".", 1)[1]
 
 
-def _teardown_on_sigterm() -> None:
+def _teardown_on_signals() -> None:
+    """SIGTERM and SIGINT end the rehearsal through its teardown (SIGINT too: a shell that started it in
+    the background has it ignored)."""
+
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
 
 
 def down(say: Say) -> int:
@@ -148,7 +152,7 @@ def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
         zones[_zone_name(spec.dns.hostname)] = spec.dns.zone_id
     from provisioning.rehearsal.world import World
 
-    _teardown_on_sigterm()
+    _teardown_on_signals()
     say(f"rehearsal {run_id}: {args.config} on this machine (moto AWS, an instance box, moto's S3)")
     world = World.open(docker, run_id, source, zones=zones, say=say)
     try:
