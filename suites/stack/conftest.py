@@ -27,6 +27,7 @@ def _shared_box(item: pytest.Item) -> str:
     return str(mark.args[0]) if mark is not None else "redirect-on"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With ``--dist loadgroup``: the tests of one shared box on one worker (one boot per box, not one
     per worker), a module's own box likewise; the rest spread freely."""
