@@ -5,11 +5,11 @@
 
 What runs (all of it on 127.0.0.1):
 
-- a moto server (``fixtures.moto_server.MotoServer``, a child process on a free port) plays AWS;
-- the real provisioner provisions a deployment into it (``fixtures.booted_registry.provision``) and a
-  registry container is booted from the user data the instance would receive
-  (an instance box booting the shipped user data: self-signed TLS, storage redirect on or off,
-  only ``LOCAL_OVERRIDES`` differ) — exactly what the stack tier runs;
+- a world (``provisioning.rehearsal.world.World``: moto's server as a child process, a box network)
+  plays AWS;
+- the real provisioner provisions a deployment into it (``fixtures.booted_registry.provision``) and an
+  instance box boots the user data the instance receives (self-signed TLS, storage redirect on or
+  off, only ``BOX_OVERRIDES`` differ) — exactly what the stack tier runs;
 - per round, interleaved A, B (C), A, B (C)... so that the drift of this shared machine hits both sides:
 
   A. registry: a fresh image (``spotreg/busybox`` + ONE new layer of ``--size-mib`` random bytes, built

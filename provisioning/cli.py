@@ -209,7 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     add_rehearse_arguments(p)
     p = command("verify", cmd_verify, "run the verification suites and write reports/")
     mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--offline", action="store_true", help="moto AWS, local registry container, local S3")
+    mode.add_argument("--offline", action="store_true", help="moto AWS, instance boxes booting the user data, moto S3")
     mode.add_argument("--live", action="store_true", help="real AWS (costs money; needs --config)")
     mode.add_argument("--endpoint", default=None, help="smoke-test a deployed registry HOST[:PORT]")
     with_config(p, required=False)

@@ -269,7 +269,9 @@ def _plain(value: Decimal) -> Decimal:
     return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
 
 
-def _instance_rate(spot: Decimal | None, on_demand: Decimal, max_price: Decimal | None) -> tuple[Decimal, str]:
+def _instance_rate(
+    spot: Decimal | None, on_demand: Decimal, max_price: Decimal | None
+) -> tuple[Decimal, str]:
     candidates: list[tuple[Decimal, str]] = [(on_demand, "on-demand ceiling")]
     if spot is not None:
         candidates.insert(0, (spot, "spot price"))

@@ -71,6 +71,15 @@ STEPS: tuple[str, ...] = (
 TLS_RENEW_BEFORE = timedelta(days=30)
 
 
+def registry_url(spec: Spec, host: str) -> str:
+    """The registry's base URL at ``host`` (a name or an address): its scheme, and its port unless the
+    scheme's default."""
+    tls = spec.tls.mode != "none"
+    port = 443 if spec.tls.mode == "letsencrypt" else spec.registry.port
+    default = 443 if tls else 80
+    return f"{'https' if tls else 'http'}://{host}{'' if port == default else f':{port}'}"
+
+
 def tls_cert_parameter(spec: Spec) -> str:
     """The self-signed server certificate (public), kept so that a second `up` re-uses it."""
     return f"{names.parameter_prefix(spec)}/tls-cert"
@@ -644,15 +653,8 @@ class Provisioner:
 
     def endpoint(self, address: str | None = None) -> str | None:
         """The registry's /v2/ URL: by host name when there is one, else by address."""
-        spec = self.spec
-        host = spec.dns.hostname or address
-        if host is None:
-            return None
-        tls = spec.tls.mode != "none"
-        port = 443 if spec.tls.mode == "letsencrypt" else spec.registry.port
-        scheme = "https" if tls else "http"
-        default = 443 if tls else 80
-        return f"{scheme}://{host}{'' if port == default else f':{port}'}/v2/"
+        host = self.spec.dns.hostname or address
+        return None if host is None else f"{registry_url(self.spec, host)}/v2/"
 
     def _address(self) -> tuple[instance.InstanceFacts | None, str | None]:
         with self._step("status"):

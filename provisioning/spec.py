@@ -181,10 +181,8 @@ def _cross_field_problems(spec: Spec) -> list[Problem]:
         add("dns.hostname", None, f"dns.mode = {dns.mode!r} needs the host name to update")
     if dns.mode == "route53" and dns.zone_id is None:
         add("dns.zone_id", None, "dns.mode = 'route53' needs the hosted zone id")
-    if (
-        dns.domain is not None
-        and dns.hostname is not None
-        and not (dns.hostname == dns.domain or dns.hostname.endswith(f".{dns.domain}"))
+    if dns.domain is not None and dns.hostname is not None and not (
+        dns.hostname == dns.domain or dns.hostname.endswith(f".{dns.domain}")
     ):
         add("dns.domain", dns.domain, f"must be dns.hostname ({dns.hostname}) or a domain it ends in")
     if dns.mode == "namecheap" and dns.password is None:

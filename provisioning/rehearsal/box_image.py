@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,6 +45,7 @@ PACKAGES: Final = (
 )
 AWSCLI: Final = "awscli==1.46.3"
 IMAGE_REPOSITORY: Final = "spotreg/instance"
+STEP_TIMEOUT_SECONDS: Final = 900.0  # one build step (mmdebstrap: about a minute here)
 RECIPE_LABEL: Final = "io.spotreg.instance-recipe"
 ROOTFS_OVERLAY: Final = Path(__file__).with_name("box_image") / "rootfs"
 BOX_APT_REPOSITORY: Final = "/var/lib/spotreg-box/apt"
@@ -89,17 +91,26 @@ def missing_host_tools() -> list[str]:
 
 
 def _run(argv: list[str], log: Path, progress: Callable[[str], None] | None = None) -> None:
-    """Run ``argv``, its output appended to ``log``; ``progress`` hears mmdebstrap's ``I:`` lines."""
+    """Run ``argv`` (killed after STEP_TIMEOUT_SECONDS), its output appended to ``log``; ``progress``
+    hears mmdebstrap's ``I:`` lines."""
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-        assert process.stdout is not None
-        for line in process.stdout:
-            out.write(line)
-            if progress is not None and line.startswith("I: ") and "customize-hook" not in line:
-                progress(f"  {line[3:].strip()}")
-        returncode = process.wait()
+        watchdog = threading.Timer(STEP_TIMEOUT_SECONDS, process.kill)  # a hung mirror must not hang the build
+        watchdog.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                out.write(line)
+                if progress is not None and line.startswith("I: ") and "customize-hook" not in line:
+                    progress(f"  {line[3:].strip()}")
+            returncode = process.wait()
+        finally:
+            timed_out = not watchdog.is_alive()
+            watchdog.cancel()
+    if returncode != 0 and timed_out:
+        raise BoxImageError(f"{argv[0]} did not finish in {STEP_TIMEOUT_SECONDS:.0f} s (killed); its log: {log}")
     if returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise BoxImageError(f"{argv[0]} failed (exit {returncode}); the end of {log}:\n{tail}")
@@ -186,8 +197,18 @@ def _exists(docker_client: Any, name: str) -> bool:
 
 @contextlib.contextmanager
 def _build_lock() -> Iterator[None]:
-    with open(Path(tempfile.gettempdir()) / "spotreg-box-image.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """Held while the image is checked and built; another process's build is waited for, boundedly."""
+    path = Path(tempfile.gettempdir()) / "spotreg-box-image.lock"
+    deadline = time.monotonic() + 2 * STEP_TIMEOUT_SECONDS
+    with open(path, "w") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BoxImageError(f"another build held {path} for {2 * STEP_TIMEOUT_SECONDS:.0f} s") from None
+                time.sleep(1)
         yield
 
 

@@ -3,8 +3,8 @@
 Two containers make one box:
 
 - the **holder** owns the box's network namespace: it sits on a Docker network the run created, at
-  the instance's public address, and lives as long as the box (a reboot or a stop/start of the
-  instance keeps its address, as an Elastic IP does);
+  the instance's public address, and lives as long as the box: a reboot keeps the address, and after a
+  stop/start without an Elastic IP ``move_to`` gives it the new one EC2 (moto) handed out;
 - the **instance** joins that namespace and boots the instance image: systemd as PID 1, cloud-init with
   its Ec2 datasource reading the box's metadata service, the instance's own Docker engine.
 
@@ -31,6 +31,8 @@ from typing import Any, Final
 
 from provisioning.rehearsal import netns, overrides
 from provisioning.rehearsal.forward import Forwarder
+from provisioning.rehearsal.metadata_service import MetadataService
+from provisioning.render.paths import REGISTRY_UNIT
 
 BOX_LABEL: Final = "io.spotreg.box"  # value: the run that made it
 ROLE_LABEL: Final = "io.spotreg.box-role"  # holder | instance | network
@@ -63,6 +65,8 @@ class BoxNetwork:
     @classmethod
     def create(cls, docker: Any, run_id: str) -> BoxNetwork:
         """A new network on a free /24 of 10.213.0.0/16."""
+        from docker.errors import APIError
+
         subnets = list(SUBNET_POOL.subnets(new_prefix=24))
         rng = secrets.SystemRandom()
         for subnet in rng.sample(subnets, 40):
@@ -72,7 +76,7 @@ class BoxNetwork:
                 docker.api.create_network(
                     name, driver="bridge", internal=True, ipam=ipam, labels={BOX_LABEL: run_id, ROLE_LABEL: "network"}
                 )
-            except Exception as error:  # overlapping pools: try another subnet
+            except APIError as error:  # a pool another network has: try another subnet
                 if "overlap" in str(error).lower() or "already" in str(error).lower():
                     continue
                 raise
@@ -109,6 +113,15 @@ class BootTimes:
     def as_dict(self) -> dict[str, float | None]:
         return {"systemd_up": self.systemd, "cloud_init_done": self.cloud_init, "registry_healthy": self.registry}
 
+    def __str__(self) -> str:
+        """``systemd up 1.9 s, cloud-init done 6.3 s, registry healthy 9.9 s`` (phases without a time left out)."""
+        labels = {
+            "systemd_up": "systemd up",
+            "cloud_init_done": "cloud-init done",
+            "registry_healthy": "registry healthy",
+        }
+        return ", ".join(f"{labels[name]} {value:.1f} s" for name, value in self.as_dict().items() if value is not None)
+
 
 @dataclass
 class InstanceBox:
@@ -120,7 +133,7 @@ class InstanceBox:
     instance_id: str
     address: str
     run_id: str
-    metadata: Any  # a MetadataService, served in the box's namespace
+    metadata: MetadataService  # served in the box's namespace
     forwarded_ports: Sequence[int] = ()
     unit_environment: Mapping[str, str] = field(default_factory=dict)
     preloads: Sequence[Preload] = ()
@@ -285,7 +298,7 @@ class InstanceBox:
     def wait_boot(
         self, health_probe: Callable[[], bool], *, timeout: float = 120, say: Callable[[str], None] | None = None
     ) -> BootTimes:
-        """Wait for the registry (``health_probe``); the seconds each boot phase took.
+        """Wait for the registry (``health_probe``); the seconds each boot phase took (also ``self.times``).
 
         Only the probe and the container's state are polled (cheap: the boot has the CPU); systemd's and
         cloud-init's moments are read afterwards from systemd's own timestamps (CLOCK_MONOTONIC, the
@@ -307,22 +320,16 @@ class InstanceBox:
             time.sleep(0.2)
         registry = time.monotonic() - self.started_at
         reached = self._entered(["basic.target", "cloud-final.service"])
-        times = BootTimes(
+        self.times = BootTimes(
             systemd=reached.get("basic.target"), cloud_init=reached.get("cloud-final.service"), registry=registry
         )
         if say:
-            say(
-                "  booted: "
-                + ", ".join(
-                    f"{name.replace('_', ' ')} {value:.1f} s" for name, value in times.as_dict().items() if value
-                )
-            )
-        return times
+            say(f"  booted: {self.times}")
+        return self.times
 
     def _why(self) -> str:
         return (
-            f"; cloud-init: {self.cloud_init_status().strip()}\n"
-            f"registry unit:\n{self.journal('spotreg-registry.service')[-3000:]}"
+            f"; cloud-init: {self.cloud_init_status().strip()}\nregistry unit:\n{self.journal(REGISTRY_UNIT)[-3000:]}"
         )
 
     def _check_boot_can_succeed(self) -> bool:
@@ -332,8 +339,8 @@ class InstanceBox:
             [
                 "sh",
                 "-c",
-                "systemctl show -p NRestarts --value spotreg-registry.service; "
-                "systemctl is-active spotreg-registry.service; "
+                f"systemctl show -p NRestarts --value {REGISTRY_UNIT}; "
+                f"systemctl is-active {REGISTRY_UNIT}; "
                 "test -e /run/cloud-init/result.json && echo cloud-init-done",
             ]
         )
@@ -359,9 +366,9 @@ class InstanceBox:
         return entered
 
 
-def remove_boxes(docker: Any, run_id: str | None = None) -> list[str]:
-    """Remove every box (of ``run_id``, or of any run) and their networks; the names removed."""
-    selector = f"{BOX_LABEL}={run_id}" if run_id else BOX_LABEL
+def remove_boxes(docker: Any, run_id: str) -> list[str]:
+    """Remove the boxes and networks of run ``run_id``; the names removed."""
+    selector = f"{BOX_LABEL}={run_id}"
     removed = []
     for container in docker.containers.list(all=True, filters={"label": selector}):
         with contextlib.suppress(Exception):

@@ -160,6 +160,7 @@ def draw_addresses_from(cidr: str) -> None:
 def create_zones(port: int, zones: Mapping[str, str]) -> None:
     """Hosted zones with the given ids (AWS's shape, ``Z...``), made through moto's id manager."""
     import boto3
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.route53.models import HostedZoneIdentifier
     from moto.utilities.id_generator import moto_id_manager
 
@@ -171,7 +172,7 @@ def create_zones(port: int, zones: Mapping[str, str]) -> None:
         aws_secret_access_key=MOTO_SECRET_KEY,
     )
     for name, zone_id in zones.items():
-        identifier = HostedZoneIdentifier("123456789012", f"{name.rstrip('.')}.", None)
+        identifier = HostedZoneIdentifier(DEFAULT_ACCOUNT_ID, f"{name.rstrip('.')}.", None)
         moto_id_manager.set_custom_id(identifier, zone_id)
         try:
             route53.create_hosted_zone(Name=name, CallerReference=f"spotreg-{zone_id}")

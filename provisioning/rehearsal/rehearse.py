@@ -9,8 +9,10 @@ prints the registry's address, the CA to trust and the ``docker login`` line, an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -72,17 +74,16 @@ def _docker() -> Any:
 def _registry_source(docker: Any, spec: Spec, chosen: str | None) -> str:
     from docker.errors import ImageNotFound
 
-    candidates = (
-        [chosen] if chosen else [os.environ.get(REGISTRY_IMAGE_ENV), spec.registry.image, DEFAULT_REGISTRY_IMAGE]
-    )
-    for name in [c for c in candidates if c]:
+    wanted = [chosen] if chosen else [os.environ.get(REGISTRY_IMAGE_ENV), spec.registry.image, DEFAULT_REGISTRY_IMAGE]
+    candidates = [name for name in wanted if name]
+    for name in candidates:
         try:
             docker.images.get(name)
             return name
         except ImageNotFound:
             continue
     raise RehearsalError(
-        f"none of {', '.join(c for c in candidates if c)} is in the Docker engine",
+        f"none of {', '.join(candidates)} is in the Docker engine",
         hint="build the registry image from Debian's package with `make images`",
     )
 
@@ -163,6 +164,9 @@ def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
     finally:
         say(f"removing rehearsal {run_id}")
         world.close()
+        shutil.rmtree(STATE_DIR / run_id, ignore_errors=True)  # its CA: of no use once the rehearsal is gone
+        with contextlib.suppress(OSError):
+            STATE_DIR.rmdir()  # when no other rehearsal keeps its files there
         if args.etc_hosts and spec.dns.hostname:
             from provisioning.rehearsal import hosts_file
 
@@ -171,9 +175,8 @@ def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
 
 def _run(world: Any, spec: Spec, args: argparse.Namespace, run_id: str, say: Say, tell: Say) -> int:
     from provisioning.aws.clients import make_clients
-    from provisioning.provisioner import Provisioner, tls_ca_parameter
+    from provisioning.provisioner import Provisioner, registry_url, tls_ca_parameter
     from provisioning.rehearsal import hosts_file
-    from provisioning.rehearsal.world import registry_url
 
     clients = make_clients(spec.deployment.region, endpoint_url=world.moto.endpoint_url, session=world.moto.session())
     provisioner = Provisioner(spec, clients, run_id=run_id, progress=lambda line: say(f"· {line}"))
@@ -191,8 +194,7 @@ def _run(world: Any, spec: Spec, args: argparse.Namespace, run_id: str, say: Say
     lines = [
         "",
         f"rehearsal {run_id} is up: the registry answers at {registry_url(spec, address)}",
-        f"  boot: systemd {box.times.systemd:.1f} s, cloud-init {box.times.cloud_init:.1f} s, "
-        f"registry {box.times.registry:.1f} s",
+        f"  boot: {box.times}",
     ]
     if spec.dns.hostname:
         lines.append(f"  {spec.dns.hostname} -> {address} in the rehearsal's Route 53 (the boot's own UPSERT)")

@@ -15,10 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
+from provisioning.health import HEALTHY_STATUSES, probe
+from provisioning.provisioner import registry_url
 from provisioning.rehearsal.box_image import ensure_box_image
 from provisioning.rehearsal.instance_box import BoxNetwork, InstanceBox, Preload
 from provisioning.rehearsal.metadata_service import MetadataService
@@ -34,30 +37,29 @@ def _quiet(_: str) -> None:
 
 
 @dataclass(frozen=True)
-class S3Target:
-    """Where a box's registry stores: moto's server (instance-profile credentials) or another endpoint."""
+class Endpoint:
+    """A server on the host's 127.0.0.1 that a box reaches at the same URL (forwarded into its namespace):
+    moto's server, another S3, a test's proxy. Keys only where the registry cannot sign with the
+    instance profile (an S3 that is not moto's)."""
 
-    endpoint_url: str
-    port: int
-    access_key: str | None = None  # None: sign with the instance profile, as on EC2
+    url: str
+    access_key: str | None = None
     secret_key: str | None = None
 
-
-def registry_url(spec: Spec, address: str) -> str:
-    """The registry's base URL at ``address`` (the box's address: the instance's public one)."""
-    scheme = "http" if spec.tls.mode == "none" else "https"
-    port = 443 if spec.tls.mode == "letsencrypt" else spec.registry.port
-    return f"{scheme}://{address}:{port}"
+    @property
+    def port(self) -> int:
+        port = urlsplit(self.url).port
+        if port is None:
+            raise ValueError(f"endpoint {self.url!r} names no port: a box reaches host servers by port")
+        return port
 
 
 def answers(url: str) -> bool:
-    """Whether a registry answers ``/v2/`` at ``url`` (200, or 401 asking for credentials)."""
-    with warnings.catch_warnings():
+    """Whether a registry answers ``/v2/`` at ``url`` (200, or 401 asking for credentials): liveness
+    only, the certificate unchecked (the tests check it)."""
+    with requests.Session() as session, warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureRequestWarning)
-        try:
-            return requests.get(f"{url}/v2/", timeout=2, verify=False).status_code in (200, 401)  # noqa: S501 - liveness only
-        except requests.RequestException:
-            return False
+        return probe(f"{url}/v2/", session=session, verify=False, timeout=2).healthy(HEALTHY_STATUSES)
 
 
 @dataclass
@@ -99,8 +101,8 @@ class World:
         workdir = Path(tempfile.mkdtemp(prefix=f"spotreg-world-{run_id}-"))
         return cls(docker, run_id, network, moto, image, registry_source, workdir, say)
 
-    def moto_target(self) -> S3Target:
-        return S3Target(self.moto.endpoint_url, self.moto.port)
+    def moto_endpoint(self) -> Endpoint:
+        return Endpoint(self.moto.endpoint_url)
 
     def _archive(self, image: str) -> Path:
         """``image`` saved once per world, for the boxes' engines to load."""
@@ -117,8 +119,8 @@ class World:
         spec: Spec,
         instance_id: str,
         *,
-        s3: S3Target | None = None,
-        aws_endpoint: S3Target | None = None,
+        s3: Endpoint | None = None,
+        aws_endpoint: Endpoint | None = None,
         forwarded_ports: Sequence[int] = (),
         wait: bool = True,
         timeout: float = 180,
@@ -126,8 +128,8 @@ class World:
         """Start the box of ``instance_id`` (launched by ``up`` into this world's moto); with ``wait``,
         return once its registry answers, its boot phases in ``box.times``. ``s3`` is where its registry
         stores and ``aws_endpoint`` where its AWS CLI goes (both default to moto's server)."""
-        target = s3 or self.moto_target()
-        aws = aws_endpoint or self.moto_target()
+        target = s3 or self.moto_endpoint()
+        aws = aws_endpoint or self.moto_endpoint()
         ec2 = self.moto.client("ec2", spec.deployment.region)
         instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         address = instance.get("PublicIpAddress")
@@ -139,7 +141,7 @@ class World:
             instance_id,
             region=region,
         )
-        environment = {"AWS_ENDPOINT_URL": aws.endpoint_url, S3_ENDPOINT_ENV: target.endpoint_url}
+        environment = {"AWS_ENDPOINT_URL": aws.url, S3_ENDPOINT_ENV: target.url}
         if target.access_key is not None and target.secret_key is not None:
             environment |= {S3_ACCESS_KEY_ENV: target.access_key, S3_SECRET_KEY_ENV: target.secret_key}
         box = InstanceBox(
@@ -159,7 +161,7 @@ class World:
         box.start()
         if wait:
             url = registry_url(spec, address)
-            box.times = box.wait_boot(lambda: answers(url), timeout=timeout, say=self.say)
+            box.wait_boot(lambda: answers(url), timeout=timeout, say=self.say)
         return box
 
     def retire(self, box: InstanceBox) -> None:

@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.live_aws import endpoint_for
+from provisioning.provisioner import registry_url
 from provisioning.rehearsal import box_image, hosts_file
 from provisioning.rehearsal.forward import Forwarder
+from provisioning.rehearsal.instance_box import BootTimes
 from provisioning.rehearsal.moto_server import MotoServer
 from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_ENVIRONMENT, render_unit_drop_in
+from provisioning.rehearsal.world import Endpoint
+from provisioning.spec import spec_from_mapping
+from suites.offline.spec_strategies import example_mapping
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -117,3 +123,33 @@ def test_moto_hands_out_public_addresses_from_the_box_network():
         assert [(z["Name"], z["Id"].rsplit("/", 1)[-1]) for z in zones] == [("example.com.", "Z0SPOTREGPARTS")]
     finally:
         server.stop()
+
+
+def test_an_endpoint_without_a_port_is_refused_naming_it():
+    assert Endpoint("http://127.0.0.1:4566").port == 4566
+    with pytest.raises(ValueError, match=r"'http://s3\.example\.com' names no port"):
+        _ = Endpoint("http://s3.example.com").port
+
+
+def test_boot_times_read_as_a_line_without_the_phases_not_measured():
+    assert str(BootTimes(systemd=1.94, cloud_init=None, registry=9.9)) == "systemd up 1.9 s, registry healthy 9.9 s"
+
+
+@pytest.mark.parametrize(
+    ("tls", "port", "url"),
+    [
+        ("selfsigned", 443, "https://10.213.1.2"),
+        ("selfsigned", 8443, "https://10.213.1.2:8443"),
+        ("none", 5000, "http://10.213.1.2:5000"),
+        ("letsencrypt", 5000, "https://10.213.1.2"),  # Caddy on 443 in front of the registry
+    ],
+)
+def test_one_registry_url_for_the_provisioner_the_box_and_the_live_run(tls, port, url):
+    mapping = example_mapping()
+    mapping["tls"] = {"mode": tls, **({"email": "ops@example.com"} if tls == "letsencrypt" else {})}
+    mapping["registry"]["port"] = port
+    if tls == "none":
+        mapping["network"]["operator_cidrs"] = ["203.0.113.7/32"]
+    spec = spec_from_mapping(mapping)
+    assert registry_url(spec, "10.213.1.2") == url
+    assert endpoint_for(spec, "10.213.1.2", None).url == url

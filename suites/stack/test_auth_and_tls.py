@@ -117,7 +117,7 @@ def test_round_trip_over_https_with_the_ca_in_certs_d(booted_registries, docker_
     """The engine pushes and pulls over HTTPS to the box's (non-loopback) address, verifying the
     shipped certificate against the deployment's CA in certs.d (what the fixture put there)."""
     registry = booted_registries("redirect-on")
-    assert registry.url == f"https://{registry.address}"
+    assert registry.url == f"https://{registry.box.address}"  # port 443: the scheme's own
     trusted_ca_directory(registry)
     repository = f"stack/tls-{secrets.token_hex(4)}"
     image = make_test_image(f"{registry.address}/{repository}:build")

@@ -65,6 +65,7 @@ from provisioning.live import throwaway_bucket
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
 from provisioning.rehearsal.forward import Forwarder
 from provisioning.rehearsal.world import World
+from provisioning.render.paths import REGISTRY_UNIT
 from suites.live import test_live_run as live_suite
 
 pytestmark = pytest.mark.stack
@@ -325,7 +326,7 @@ def test_the_live_suite_runs_offline(
             endpoint, hostname = run.boot(), run.spec.dns.hostname
             record = resolve_in_route53(run, hostname or "")
             hosts_lines = _hosts_lines(hostname or "")
-            journal = box.journal("spotreg-registry.service")
+            journal = box.journal(REGISTRY_UNIT)
             live_suite.test_dns_answers_with_the_instance_address(run)
             live_suite.test_push_pull_round_trip(run, docker_client, make_test_image)
             address = run.public_address()

@@ -1,9 +1,10 @@
 """Faults a spot registry lives with: the instance replaced, S3 gone mid-push, the registry killed
 mid-pull. Each must end with the same bytes served as were pushed — or with a clear refusal.
 
-Every test provisions a deployment of its own (its own instance and Elastic IP): a second box for the
-instance of a session deployment would take the address the session's box already holds, and the
-faults (a terminated instance, a relaunch, a killed registry) must not reach other tests' registries.
+The replacement and the outage provision a deployment of their own (their own instance and Elastic IP):
+a second box for a session deployment's instance would take the address its session box holds, and a
+terminated instance must not reach other tests. The killed registry is the shared redirect-off box's:
+systemd brings it back, and the test waits until it answers before and after.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -22,7 +23,6 @@ from fixtures.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY
 from fixtures.registry_api import RegistryApiError, sha256_digest
 from fixtures.round_trip import RoundTrip, assert_identical, check_layers, forget_locally, pull, push, round_trip
 from fixtures.s3_backend import S3Backend
-from fixtures.tcp_proxy import TcpProxy
 from fixtures.test_images import MiB
 from provisioning.render.paths import HTTP_SECRET_PATH, REGISTRY_UNIT
 
@@ -135,27 +135,6 @@ def test_s3_outage_mid_push_fails_clearly_serves_nothing_half_written_and_recove
 # -- the registry dies in the middle of a pull -----------------------------------------------------
 
 
-@pytest.fixture
-def proxy_to() -> Iterator[Callable[[str, int], TcpProxy]]:
-    """``proxy_to(host, port)``: a proxy on 127.0.0.1 to ``host:port`` (the box), cut after the test."""
-    started: list[TcpProxy] = []
-
-    def start(host: str, port: int) -> TcpProxy:
-        started.append(TcpProxy(port, target_host=host).start())
-        return started[-1]
-
-    try:
-        yield start
-    finally:
-        for proxy in started:
-            proxy.cut()
-
-
-def _unit_starts(journal: str) -> int:
-    """How many times systemd started the registry unit, as its journal says."""
-    return sum(1 for line in journal.splitlines() if " systemd[1]: Started " in line)
-
-
 def _at(line: str) -> float:
     """The time of a journal line (``journalctl -o short-iso``: whole seconds)."""
     return datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
@@ -163,7 +142,7 @@ def _at(line: str) -> float:
 
 @pytest.mark.box_variant("redirect-off")
 def test_registry_killed_mid_pull_the_clients_retry_gets_identical_content(
-    booted_registries, proxy_to, docker_client, make_test_image
+    booted_registries, tcp_proxy_factory, docker_client, make_test_image
 ):
     """The engine pulls through a proxy that holds the download after 4 MiB of the large layer; the
     registry container is killed there in the instance's engine, and the instance's systemd starts
@@ -175,7 +154,7 @@ def test_registry_killed_mid_pull_the_clients_retry_gets_identical_content(
     registry = booted_registries("redirect-off")  # blobs stream through the registry, not from S3
     assert not registry.spec.storage.redirect
     registry.wait_healthy()  # a test before may have killed it too (a shared box)
-    proxy = proxy_to(registry.box.address, registry.spec.registry.port)
+    proxy = tcp_proxy_factory(registry.spec.registry.port, target_host=registry.box.address)
     through = f"127.0.0.1:{proxy.port}"
     repository = _repository("killed")
     size = 24 * MiB  # more than 4 MiB plus what the sockets on the way buffer: the kill lands mid-layer
@@ -184,7 +163,7 @@ def test_registry_killed_mid_pull_the_clients_retry_gets_identical_content(
     manifest = registry.api().manifest(repository, "v1")
     forget_locally(docker_client, image.id)
     container_before = registry.container()["Id"]
-    starts_before = _unit_starts(registry.journal())
+    starts_before = registry.unit_starts()
 
     pulled: dict[str, object] = {}
     progress: list[dict[str, object]] = []
@@ -219,7 +198,7 @@ def test_registry_killed_mid_pull_the_clients_retry_gets_identical_content(
     systemd = [line for line in journal.splitlines() if " systemd[1]: " in line]
     died = [line for line in systemd if "Main process exited, code=exited, status=137" in line][-1]
     restarted = [line for line in systemd if "Scheduled restart job, restart counter is at" in line][-1]
-    assert _unit_starts(journal) == starts_before + 1, "\n".join(systemd)
+    assert registry.unit_starts() == starts_before + 1, "\n".join(systemd)
     again = [line for line in systemd if "Started " in line][-1]
     assert _at(died) <= _at(restarted) <= _at(again) and _at(again) - _at(died) >= 5, "\n".join(systemd)
     assert registry.container()["Id"] != container_before

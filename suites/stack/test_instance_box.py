@@ -40,7 +40,7 @@ def test_cloud_init_is_done_without_errors_or_warnings(registry):
     log = registry.in_box("cat", "/var/log/cloud-init.log")
     troubles = [line for line in log.splitlines() if re.search(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback", line)]
     assert troubles == [], "\n".join(troubles)  # recoverable ones included
-    assert registry.in_box("systemctl", "is-active", "spotreg-registry.service").strip() == "active"
+    assert registry.in_box("systemctl", "is-active", paths.REGISTRY_UNIT).strip() == "active"
     assert registry.box.exec(["systemctl", "is-system-running"])[1].strip() == "running"
 
 

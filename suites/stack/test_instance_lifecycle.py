@@ -25,7 +25,7 @@ from fixtures.tcp_proxy import TcpProxy
 from fixtures.test_images import MiB
 from provisioning import names
 from provisioning.aws.route53 import records_at
-from provisioning.rehearsal.world import S3Target, answers
+from provisioning.rehearsal.world import Endpoint, answers
 from provisioning.render import paths
 from provisioning.render.container import S3_ENDPOINT_ENV, render_registry_run
 from provisioning.secrets import make_htpasswd
@@ -33,11 +33,6 @@ from provisioning.secrets import make_htpasswd
 pytestmark = pytest.mark.stack
 
 STALE_ADDRESS = "192.0.2.44"  # TEST-NET-1: where a replaced instance left the name (never contacted)
-
-
-def _boots(registry: BootedRegistry) -> int:
-    """How many times the registry unit started, across the box's boots."""
-    return registry.journal().count("Started spotreg-registry.service")
 
 
 def _stale_a_record(deployment: Deployment) -> None:
@@ -92,16 +87,20 @@ def route53_registry(
 
 
 @pytest.fixture(scope="module")
-def engine_way(route53_registry) -> Iterator[str]:
-    """``127.0.0.1:<port>``: how the host's engine reaches the box. The certificate names the host name,
-    which only (moto) Route 53 resolves; the engine does not check TLS on loopback (the CA check is
-    test_auth_and_tls's, on an address the certificate names)."""
+def engine_way(route53_registry) -> Iterator[TcpProxy]:
+    """How the host's engine reaches the box: a proxy on 127.0.0.1 (``127.0.0.1:<proxy.port>``). The
+    certificate names the host name, which only (moto) Route 53 resolves; the engine does not check TLS
+    on loopback (the CA check is test_auth_and_tls's, on an address the certificate names). The
+    stop/start test points it at the box's new address."""
     proxy = TcpProxy(443, target_host=route53_registry.box.address).restore()
-    route53_registry.engine_proxy = proxy  # the stop/start test moves it with the box
     try:
-        yield f"127.0.0.1:{proxy.port}"
+        yield proxy
     finally:
         proxy.cut()
+
+
+def _way(proxy: TcpProxy) -> str:
+    return f"127.0.0.1:{proxy.port}"
 
 
 @pytest.fixture
@@ -109,17 +108,17 @@ def pushed(route53_registry, engine_way, docker_client, make_test_image):
     """An image pushed before the instance's trouble, gone from the engine: (repository, digest)."""
     registry = route53_registry
     repository = f"stack/life-{secrets.token_hex(4)}"
-    image = make_test_image(f"{engine_way}/{repository}:v1", layer_sizes=(MiB,))
-    digest = push(docker_client, f"{engine_way}/{repository}", "v1", registry.auth)
+    image = make_test_image(f"{_way(engine_way)}/{repository}:v1", layer_sizes=(MiB,))
+    digest = push(docker_client, f"{_way(engine_way)}/{repository}", "v1", registry.auth)
     forget_locally(docker_client, image.id)
     return repository, digest
 
 
 def _pull_digest(
-    way: str, registry: BootedRegistry, docker_client, repository: str, password: str | None = None
+    proxy: TcpProxy, registry: BootedRegistry, docker_client, repository: str, password: str | None = None
 ) -> str:
     auth = {"username": USER, "password": password or registry.deployment.passwords[USER]}
-    reference = f"{way}/{repository}"
+    reference = f"{_way(proxy)}/{repository}"
     image = pull(docker_client, reference, "v1", auth)
     forget_locally(docker_client, image.id)
     digests = {digest.rsplit("@", 1)[-1] for digest in image.attrs.get("RepoDigests", [])}
@@ -144,12 +143,12 @@ def test_reboot_fetches_secrets_and_updates_dns_again_and_serves_the_same_images
     deployment.clients.ssm.put_parameter(
         Name=parameter, Value=make_htpasswd({USER: rotated}), Type="SecureString", Overwrite=True
     )
-    started = _boots(registry)
+    started = registry.unit_starts()
 
     registry.box.reboot()
-    registry.box.times = registry.box.wait_boot(lambda: answers(registry.url))
+    registry.box.wait_boot(lambda: answers(registry.url))
 
-    assert _boots(registry) == started + 1  # the unit ran the boot script again
+    assert registry.unit_starts() == started + 1  # the unit ran the boot script again
     assert _a_record(deployment) == (registry.box.address,)  # and it repointed the name
     assert "status: done" in registry.in_box("cloud-init", "status")
     assert registry.api(auth=(USER, rotated)).request("GET", "/v2/").status_code == 200  # new secret fetched
@@ -195,9 +194,9 @@ def test_spot_stop_and_start_keeps_the_disk_and_serves_the_same_images(
     after = deployment.public_ipv4()
     assert after is not None and after != before  # no Elastic IP: a new public address, as on EC2
     registry.box.move_to(after)
-    registry.engine_proxy.target = (after, 443)
+    engine_way.target = (after, 443)
     registry.box.boot()
-    registry.box.times = registry.box.wait_boot(lambda: answers(registry.url))
+    registry.box.wait_boot(lambda: answers(registry.url))
 
     assert registry.in_box("cat", paths.HTTP_SECRET_PATH) == secret_before  # the same disk
     assert _a_record(deployment) == (registry.box.address,)
@@ -207,11 +206,11 @@ def test_spot_stop_and_start_keeps_the_disk_and_serves_the_same_images(
 def test_a_killed_registry_is_started_again_by_systemd(route53_registry, pushed, engine_way, docker_client):
     registry = route53_registry
     repository, digest = pushed
-    started = _boots(registry)
+    started = registry.unit_starts()
 
     registry.kill_registry()
     deadline = time.monotonic() + 60
-    while _boots(registry) == started:
+    while registry.unit_starts() == started:
         assert time.monotonic() < deadline, f"systemd did not restart the registry:\n{registry.journal()[-3000:]}"
         time.sleep(0.5)
     registry.wait_healthy()
@@ -228,7 +227,7 @@ def test_ssm_unreachable_at_boot_the_retry_loop_recovers_without_a_reboot(
     proxy = tcp_proxy_factory(stack_world.moto.port)
     proxy.cut()
     deployment = own_deployment("slow-ssm", redirect=False)
-    registry = boot_registry(deployment, aws_endpoint=S3Target(proxy.endpoint_url, proxy.port), wait=False)
+    registry = boot_registry(deployment, aws_endpoint=Endpoint(proxy.endpoint_url), wait=False)
     deadline = time.monotonic() + 90
     while "attempt 1 of 6 failed: ssm_value" not in registry.journal():
         assert time.monotonic() < deadline, f"no failed SSM attempt in the journal:\n{registry.journal()[-3000:]}"
@@ -238,7 +237,7 @@ def test_ssm_unreachable_at_boot_the_retry_loop_recovers_without_a_reboot(
 
     journal = registry.journal()
     assert f"ssm_value {names.htpasswd_parameter(deployment.spec)}" in journal  # the log names the parameter
-    assert journal.count("Started spotreg-registry.service") == 1  # recovered within one run: no restart
+    assert registry.unit_starts() == 1  # recovered within one run: no restart
     assert "giving up" not in journal
 
 

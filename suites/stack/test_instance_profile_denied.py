@@ -24,13 +24,14 @@ from botocore.exceptions import ClientError
 from fixtures.booted_registry import Deployment, StackVariant, provision, stack_spec
 from provisioning import names
 from provisioning.aws.role import POLICY_NAME, canonical
+from provisioning.provisioner import registry_url
 from provisioning.rehearsal.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MotoServer
-from provisioning.rehearsal.world import World, answers, registry_url
+from provisioning.rehearsal.world import World, answers
 from provisioning.render.boot_script import RETRY_ATTEMPTS
+from provisioning.render.paths import REGISTRY_UNIT as UNIT
 
 pytestmark = pytest.mark.stack
 
-UNIT = "spotreg-registry.service"
 ADMIN = "spotreg-stack-admin"
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 DENIED_ACTION = "ssm:GetParameter"
