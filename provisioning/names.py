@@ -35,6 +35,16 @@ def tls_key_parameter(spec: Spec) -> str:
     return f"{parameter_prefix(spec)}/tls-key"
 
 
+def tls_cert_parameter(spec: Spec) -> str:
+    """The self-signed server certificate (public), kept so that a second `up` re-uses it."""
+    return f"{parameter_prefix(spec)}/tls-cert"
+
+
+def tls_ca_parameter(spec: Spec) -> str:
+    """The self-signed CA certificate (public): what clients put in certs.d/<host>/ca.crt."""
+    return f"{parameter_prefix(spec)}/tls-ca"
+
+
 def dns_password_parameter(spec: Spec) -> str:
     return f"{parameter_prefix(spec)}/dns-password"
 

@@ -13,14 +13,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from provisioning import names
 from provisioning.aws import bucket as bucket_step
@@ -33,9 +30,10 @@ from provisioning.aws.sweeper import Found, sweep
 from provisioning.aws.tags import is_code, is_denied
 from provisioning.aws.waits import Progress, Waits, poll_until, retry_on
 from provisioning.errors import PermissionDenied, SpotregError, StepFailed, WaitTimeout
-from provisioning.health import Healthy, wait_until_healthy
+from provisioning.health import Healthy, api_url, wait_until_healthy
+from provisioning.health import server_name as server_name_for
 from provisioning.inventory import Inventory, take_inventory
-from provisioning.render.tls import render_selfsigned
+from provisioning.render.tls import render_selfsigned, still_fits
 from provisioning.render.user_data import render_user_data
 from provisioning.rules import architecture_of
 from provisioning.secrets import Secrets, htpasswd_matches, make_htpasswd, resolve_secrets
@@ -68,50 +66,6 @@ STEPS: tuple[str, ...] = (
     "instance",
     "dns",
 )
-TLS_RENEW_BEFORE = timedelta(days=30)
-
-
-def registry_url(spec: Spec, host: str) -> str:
-    """The registry's base URL at ``host`` (a name or an address): its scheme, and its port unless the
-    scheme's default."""
-    tls = spec.tls.mode != "none"
-    port = 443 if spec.tls.mode == "letsencrypt" else spec.registry.port
-    default = 443 if tls else 80
-    return f"{'https' if tls else 'http'}://{host}{'' if port == default else f':{port}'}"
-
-
-def tls_cert_parameter(spec: Spec) -> str:
-    """The self-signed server certificate (public), kept so that a second `up` re-uses it."""
-    return f"{names.parameter_prefix(spec)}/tls-cert"
-
-
-def tls_ca_parameter(spec: Spec) -> str:
-    """The self-signed CA certificate (public): what clients put in certs.d/<host>/ca.crt."""
-    return f"{names.parameter_prefix(spec)}/tls-ca"
-
-
-def certificate_names(pem: str) -> list[str]:
-    """The DNS names and IP addresses a certificate is for (its subject alternative names)."""
-    try:
-        certificate = x509.load_pem_x509_certificate(pem.encode())
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, x509.ExtensionNotFound):
-        return []
-    return [str(n) for n in san.get_values_for_type(x509.DNSName)] + [
-        str(n) for n in san.get_values_for_type(x509.IPAddress)
-    ]
-
-
-def _server_name(url: str, cert_pem: str | None) -> str | None:
-    """The name to check the self-signed certificate against when the URL's host is not one of its
-    names (dns.mode = "none": the certificate is for spotreg-<name>, the probe goes to the public IP)."""
-    if cert_pem is None:
-        return None
-    host = urlsplit(url).hostname
-    covered = certificate_names(cert_pem)
-    if not covered or host in covered:
-        return None
-    return covered[0]
 
 
 def expiry_tag(expires: datetime | str | None) -> str | None:
@@ -371,29 +325,14 @@ class Provisioner:
         return [names.resource_name(self.spec)]
 
     def _reusable_tls(self, run: _Run, wanted_names: list[str]) -> tuple[str, str, str] | None:
-        """The stored (key, cert, ca) when they still fit: same names, valid for 30 days more, and
-        the key is the certificate's."""
+        """The stored (key, cert, ca) when they still fit the names and the clock."""
         stored = run.existing_parameters
         key = stored.get(names.tls_key_parameter(self.spec))
-        cert = stored.get(tls_cert_parameter(self.spec))
-        ca = stored.get(tls_ca_parameter(self.spec))
+        cert = stored.get(names.tls_cert_parameter(self.spec))
+        ca = stored.get(names.tls_ca_parameter(self.spec))
         if key is None or cert is None or ca is None:
             return None
-        try:
-            certificate = x509.load_pem_x509_certificate(cert.value.encode())
-            private = serialization.load_pem_private_key(key.value.encode(), password=None)
-            san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        except (ValueError, x509.ExtensionNotFound):
-            return None
-        covered = {str(n) for n in san.get_values_for_type(x509.DNSName)}
-        covered |= {str(n) for n in san.get_values_for_type(x509.IPAddress)}
-        same_key = private.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ) == certificate.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        fresh = certificate.not_valid_after_utc - self.now() > TLS_RENEW_BEFORE
-        if covered != set(wanted_names) or not same_key or not fresh:
+        if not still_fits(key.value, cert.value, wanted_names, now=self.now()):
             return None
         return key.value, cert.value, ca.value
 
@@ -420,8 +359,10 @@ class Provisioner:
             run.server_cert_pem = cert.encode("ascii")
             wanted += [
                 parameters.WantedParameter(names.tls_key_parameter(spec), key, True, "self-signed TLS server key"),
-                parameters.WantedParameter(tls_cert_parameter(spec), cert, False, "self-signed TLS server certificate"),
-                parameters.WantedParameter(tls_ca_parameter(spec), ca, False, "self-signed TLS CA certificate"),
+                parameters.WantedParameter(
+                    names.tls_cert_parameter(spec), cert, False, "self-signed TLS server certificate"
+                ),
+                parameters.WantedParameter(names.tls_ca_parameter(spec), ca, False, "self-signed TLS CA certificate"),
             ]
         if spec.dns.mode == "namecheap":
             assert run.secrets.dns_password is not None  # the Spec's rules and resolve_secrets
@@ -653,8 +594,7 @@ class Provisioner:
 
     def endpoint(self, address: str | None = None) -> str | None:
         """The registry's /v2/ URL: by host name when there is one, else by address."""
-        host = self.spec.dns.hostname or address
-        return None if host is None else f"{registry_url(self.spec, host)}/v2/"
+        return api_url(self.spec, address)
 
     def _address(self) -> tuple[instance.InstanceFacts | None, str | None]:
         with self._step("status"):
@@ -672,8 +612,8 @@ class Provisioner:
             raise SpotregError("the deployment has no address to check yet", hint="run 'spotreg up' first")
         with self._step("health"):
             stored = parameters.read_deployment_parameters(self.clients.ssm, self.spec)
-        ca = stored.get(tls_ca_parameter(self.spec))
-        cert = stored.get(tls_cert_parameter(self.spec))
+        ca = stored.get(names.tls_ca_parameter(self.spec))
+        cert = stored.get(names.tls_cert_parameter(self.spec))
 
         def console() -> str | None:
             if facts is None:
@@ -692,7 +632,7 @@ class Provisioner:
                 bundle = Path(scratch) / "ca.pem"
                 bundle.write_text(ca.value)
                 verify = str(bundle)
-                server_name = _server_name(url, None if cert is None else cert.value)
+                server_name = server_name_for(url, None if cert is None else cert.value)
             return wait_until_healthy(
                 url,
                 timeout,

@@ -175,7 +175,9 @@ def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
 
 def _run(world: Any, spec: Spec, args: argparse.Namespace, run_id: str, say: Say, tell: Say) -> int:
     from provisioning.aws.clients import make_clients
-    from provisioning.provisioner import Provisioner, registry_url, tls_ca_parameter
+    from provisioning.health import registry_url
+    from provisioning.names import tls_ca_parameter
+    from provisioning.provisioner import Provisioner
     from provisioning.rehearsal import hosts_file
 
     clients = make_clients(spec.deployment.region, endpoint_url=world.moto.endpoint_url, session=world.moto.session())

@@ -20,8 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
-from provisioning.health import HEALTHY_STATUSES, probe
-from provisioning.provisioner import registry_url
+from provisioning.health import HEALTHY_STATUSES, probe, registry_url
 from provisioning.rehearsal.box_image import ensure_box_image
 from provisioning.rehearsal.instance_box import BoxNetwork, InstanceBox, Preload
 from provisioning.rehearsal.metadata_service import MetadataService

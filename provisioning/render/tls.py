@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+RENEW_BEFORE = timedelta(days=30)  # `up` replaces a certificate this close to its end
 BACKDATE = timedelta(minutes=5)  # tolerate clocks a little behind ours
 MAX_SERVER_DAYS = 397  # the longest server certificate browsers and Apple platforms accept
 
@@ -136,3 +137,32 @@ def render_selfsigned(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
     )
+
+
+def certificate_names(pem: str | bytes) -> list[str]:
+    """The DNS names and IP addresses a certificate is for (its subject alternative names)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return []
+    return [str(n) for n in san.get_values_for_type(x509.DNSName)] + [
+        str(n) for n in san.get_values_for_type(x509.IPAddress)
+    ]
+
+
+def still_fits(key_pem: str, cert_pem: str, names: Sequence[str], *, now: datetime) -> bool:
+    """Whether stored material can be used again: the certificate is for exactly `names`, valid for
+    RENEW_BEFORE more, and `key_pem` is its key."""
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem.encode())
+        private = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except ValueError:
+        return False
+    if not isinstance(private, ec.EllipticCurvePrivateKey):
+        return False
+    same_key = _public_der(private) == certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fresh = certificate.not_valid_after_utc - now > RENEW_BEFORE
+    return same_key and fresh and set(certificate_names(cert_pem)) == set(names)

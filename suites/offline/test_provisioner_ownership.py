@@ -21,7 +21,7 @@ from provisioning.aws import route53
 from provisioning.aws.bucket import TAG_CREATED
 from provisioning.aws.sweeper import sweep
 from provisioning.errors import OwnershipError, PermissionDenied
-from provisioning.provisioner import tls_cert_parameter
+from provisioning.names import tls_cert_parameter
 from provisioning.render.boot_script import boot_script_values
 from suites.offline.conftest import REGION, ZONE_ID, fail, injected_error, watch
 

@@ -10,7 +10,7 @@ import pytest
 from provisioning import names
 from provisioning.aws.bucket import LIFECYCLE_RULE_ID
 from provisioning.aws.instance import user_data_of
-from provisioning.provisioner import tls_ca_parameter
+from provisioning.names import tls_ca_parameter
 from provisioning.render.user_data import render_user_data
 from provisioning.secrets import htpasswd_matches
 from suites.offline.conftest import PASSWORD, ZONE_ID, watch

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.live_aws import endpoint_for
-from provisioning.provisioner import registry_url
+from provisioning.health import registry_url
 from provisioning.rehearsal import box_image, hosts_file
 from provisioning.rehearsal.forward import Forwarder
 from provisioning.rehearsal.instance_box import BootTimes

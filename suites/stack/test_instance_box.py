@@ -14,7 +14,7 @@ import yaml
 
 from fixtures.booted_registry import USER, BootedRegistry
 from provisioning import names
-from provisioning.provisioner import tls_ca_parameter
+from provisioning.names import tls_ca_parameter
 from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_DROP_IN, UNIT_ENVIRONMENT, render_unit_drop_in
 from provisioning.render import paths
 from provisioning.render.container import render_registry_run

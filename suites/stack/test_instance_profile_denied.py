@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from fixtures.booted_registry import Deployment, StackVariant, provision, stack_spec
 from provisioning import names
 from provisioning.aws.role import POLICY_NAME, canonical
-from provisioning.provisioner import registry_url
+from provisioning.health import registry_url
 from provisioning.rehearsal.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MotoServer
 from provisioning.rehearsal.world import World, answers
 from provisioning.render.boot_script import RETRY_ATTEMPTS
