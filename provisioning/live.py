@@ -40,10 +40,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.sweeper import Found, failed, sweep
-from provisioning.aws.waits import Progress, Waits, poll_until
 from provisioning.cost import SECONDS_PER_HOUR, PriceError, PriceTable, estimate_monthly_cost
 from provisioning.errors import InputProblem, SpotregError
 from provisioning.spec import Spec, spec_from_mapping
+from provisioning.waits import Progress, Waits, poll_until
 
 RUN_PREFIX = "live"
 RUN_ID_PATTERN = re.compile(r"^live-[0-9]{12}-[0-9a-f]{6}$")

@@ -4,18 +4,20 @@ lifecycle rule that aborts abandoned multipart uploads (the registry never does,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.changes import Change
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.tags import aws_tags, error_code, is_denied, missing_tags, tag_dict
+from provisioning.changes import Change
 from provisioning.errors import InputError, InputProblem, OwnershipError, PermissionDenied
 from provisioning.names import TAG_DEPLOYMENT
 from provisioning.spec import Spec
+from provisioning.step import Context, Run
 
 KIND = "bucket"
 # Set only on a bucket spotreg itself created, to the deployment's name: `down --delete-data` empties
@@ -283,3 +285,27 @@ def remove_bucket(clients: AwsClients, spec: Spec, *, delete_data: bool) -> Chan
     count = empty_bucket(clients.s3, name)
     clients.s3.delete_bucket(Bucket=name)
     return Change(KIND, name, "delete", f"{count} object versions, markers and uploads removed")
+
+
+class BucketStep:
+    """The image bucket: made private and encrypted; kept by `down` unless data deletion was asked for."""
+
+    name = "bucket"
+
+    def resource(self, spec: Spec) -> str:
+        return f"bucket {spec.storage.bucket}"
+
+    def check(self, run: Run) -> None:
+        """The bucket checks its owner itself, in plan and apply, before it creates anything."""
+
+    def plan(self, run: Run) -> list[Change]:
+        return inspect_bucket(run.clients, run.spec, run.ctx.tags)
+
+    def apply(self, run: Run) -> list[Change]:
+        return [ensure_bucket(run.clients, run.spec, run.ctx.tags)]
+
+    def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
+        change = remove_bucket(ctx.clients, ctx.spec, delete_data=delete_data)
+        if delete_data and change.detail == NOT_CREATED:
+            return [dataclasses.replace(change, note=True)]
+        return [change]

@@ -1,101 +1,28 @@
-"""The spot instance: found by tag, launched with the rendered parameters, falling back to the next
-type or zone when AWS has no capacity or the price cap is too low, and terminated (with its spot
-request) on the way down."""
+"""The spot instance: found by tag, kept while it matches the spec, replaced when it drifts, launched
+(see launch.py) when there is none, and terminated (with its spot request) on the way down."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from provisioning.aws.changes import Change
 from provisioning.aws.clients import AwsClients
-from provisioning.aws.spot_prices import price_rows
-from provisioning.aws.tags import deployment_filter, ec2_tag_specifications, error_code, tag_dict
-from provisioning.aws.waits import Progress, Waits, poll_until, retry_on
-from provisioning.errors import CapacityError, InputError, InputProblem, LaunchAttempt
-from provisioning.placement import Choice, launch_order, rank_placements, unpriced_order
-from provisioning.render.launch import TAGGED_RESOURCES, render_launch_parameters
+from provisioning.aws.launch import KIND, LaunchInputs, launch, launch_candidates
+from provisioning.aws.records import InstanceFacts
+from provisioning.aws.tags import deployment_filter
+from provisioning.changes import Change
+from provisioning.errors import InputError, InputProblem
+from provisioning.names import resource_name
+from provisioning.render.user_data import render_user_data
+from provisioning.rules import architecture_of
 from provisioning.spec import Spec
+from provisioning.step import Context, Run
+from provisioning.waits import Progress, Waits, poll_until
 
-KIND = "instance"
 LIVE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 OPEN_SPOT_REQUEST_STATES = ("open", "active", "disabled")
-MAX_LAUNCH_ATTEMPTS = 24
-
-# Errors that say "not this type here, now": the next type or zone may well work.
-FALLBACK_CODES = frozenset(
-    {
-        "InsufficientInstanceCapacity",
-        "InsufficientCapacity",
-        "InsufficientHostCapacity",
-        "InsufficientReservedInstanceCapacity",
-        "InsufficientFreeAddressesInSubnet",
-        "SpotMaxPriceTooLow",
-        "Unsupported",
-        "UnfulfillableCapacity",
-    }
-)
-
-
-@dataclass(frozen=True)
-class InstanceFacts:
-    """What spotreg reads back of a live instance."""
-
-    instance_id: str
-    state: str
-    instance_type: str
-    zone: str
-    public_ip: str | None
-    spot_request_id: str | None
-    security_groups: tuple[str, ...]
-    profile_arn: str | None
-    tags: Mapping[str, str]
-
-    @classmethod
-    def of(cls, item: Mapping[str, Any]) -> InstanceFacts:
-        return cls(
-            instance_id=item["InstanceId"],
-            state=item["State"]["Name"],
-            instance_type=item["InstanceType"],
-            zone=item.get("Placement", {}).get("AvailabilityZone", ""),
-            public_ip=item.get("PublicIpAddress"),
-            spot_request_id=item.get("SpotInstanceRequestId"),
-            # moto lists groups given through NetworkInterfaces only on the interface: read both
-            security_groups=tuple(
-                sorted(
-                    {g["GroupId"] for g in item.get("SecurityGroups", [])}
-                    | {g["GroupId"] for eni in item.get("NetworkInterfaces", []) for g in eni.get("Groups", [])}
-                )
-            ),
-            profile_arn=(item.get("IamInstanceProfile") or {}).get("Arn"),
-            tags=tag_dict(item.get("Tags")),
-        )
-
-
-@dataclass(frozen=True)
-class Launched:
-    """The instance `up` settled on, where, and why (with every failed attempt before it)."""
-
-    instance: InstanceFacts
-    choice: Choice | None
-    attempts: tuple[LaunchAttempt, ...]
-    change: Change
-
-    @property
-    def reason(self) -> str:
-        if self.choice is None:
-            return "kept the running instance"
-        failed = [a for a in self.attempts if a.error_code is not None]
-        tried = f" after {len(failed)} failed attempts ({'; '.join(map(str, failed))})" if failed else ""
-        return f"{self.choice.instance_type} in {self.choice.zone}: {self.choice.reason}{tried}"
 
 
 def live_instances(ec2: Any, deployment: str) -> list[InstanceFacts]:
@@ -139,97 +66,6 @@ def subnets_by_zone(clients: AwsClients, spec: Spec) -> dict[str, str]:
             [InputProblem("instance.subnet_id", spec.instance.subnet_id or "", "no usable subnet to launch into")]
         )
     return dict(sorted(found.items()))
-
-
-def launch_candidates(clients: AwsClients, spec: Spec, zones: Sequence[str], *, now: datetime) -> list[Choice]:
-    """Where to try, in order: from spot price history when there is some, else the spec's order."""
-    types = spec.instance.types
-    ranked = rank_placements(price_rows(clients.ec2, types, zones, now=now), types)
-    priced = {(c.instance_type, c.zone) for c in ranked}
-    order = launch_order(ranked)
-    # types or zones without price history still get a turn, after every priced one
-    order.extend(c for c in unpriced_order(types, zones) if (c.instance_type, c.zone) not in priced)
-    return order[:MAX_LAUNCH_ATTEMPTS]
-
-
-def _is_fresh_profile_error(error: BaseException) -> bool:
-    """A just-made instance profile is not yet visible to EC2 (IAM is eventually consistent)."""
-    if not isinstance(error, ClientError) or error_code(error) != "InvalidParameterValue":
-        return False
-    message = str(error.response.get("Error", {}).get("Message", "")).lower()
-    return "instance profile" in message or "iaminstanceprofile" in message
-
-
-@dataclass(frozen=True)
-class LaunchInputs:
-    """Everything a launch needs that earlier steps made."""
-
-    image_ids: Mapping[str, str]  # architecture -> AMI id
-    security_group_id: str
-    profile_arn: str
-    user_data: str
-    tags: Mapping[str, str]
-
-
-def launch_parameters(spec: Spec, choice: Choice, subnet_id: str, inputs: LaunchInputs, arch: str) -> dict[str, Any]:
-    params = render_launch_parameters(
-        spec,
-        instance_type=choice.instance_type,
-        image_id=inputs.image_ids[arch],
-        subnet_id=subnet_id,
-        security_group_id=inputs.security_group_id,
-        instance_profile_arn=inputs.profile_arn,
-        user_data=inputs.user_data,
-    )
-    params["TagSpecifications"] = ec2_tag_specifications(TAGGED_RESOURCES, inputs.tags)
-    params.setdefault("ClientToken", uuid.uuid4().hex)
-    return params
-
-
-def launch(
-    clients: AwsClients,
-    spec: Spec,
-    candidates: Sequence[Choice],
-    subnets: Mapping[str, str],
-    inputs: LaunchInputs,
-    *,
-    architecture_of: Callable[[str], str],
-    waits: Waits,
-    progress: Progress | None = None,
-) -> Launched:
-    """Try the candidates in order until one launches; CapacityError lists every attempt if none does."""
-    attempts: list[LaunchAttempt] = []
-    for choice in candidates:
-        params = launch_parameters(spec, choice, subnets[choice.zone], inputs, architecture_of(choice.instance_type))
-        if progress is not None:
-            progress(f"instance: launching {choice.instance_type} in {choice.zone} ({choice.reason})")
-        try:
-            answer = retry_on(
-                "run_instances with a fresh instance profile",
-                functools.partial(clients.ec2.run_instances, **params),
-                _is_fresh_profile_error,
-                timeout=waits.profile_propagation,
-                interval=waits.poll_interval,
-                max_interval=waits.max_interval,
-                progress=progress,
-                step="instance",
-            )
-        except ClientError as error:
-            code = error_code(error)
-            if code not in FALLBACK_CODES:
-                raise
-            message = str(error.response.get("Error", {}).get("Message", ""))
-            attempts.append(LaunchAttempt(choice.instance_type, choice.zone, code, message))
-            if progress is not None:
-                progress(f"instance: {choice.instance_type} in {choice.zone}: {code}; trying the next candidate")
-            continue
-        attempts.append(LaunchAttempt(choice.instance_type, choice.zone, None))
-        facts = InstanceFacts.of(answer["Instances"][0])
-        detail = f"{choice.instance_type} in {choice.zone}"
-        if len(attempts) > 1:
-            detail += f" after {len(attempts) - 1} failed attempts"
-        return Launched(facts, choice, tuple(attempts), Change(KIND, facts.instance_id, "create", detail))
-    raise CapacityError(attempts)
 
 
 def instance_drift(facts: InstanceFacts, spec: Spec, inputs: LaunchInputs | None, user_data: str | None) -> list[str]:
@@ -291,3 +127,102 @@ def remove_instances(ec2: Any, deployment: str, *, waits: Waits, progress: Progr
     terminate(ec2, [i.instance_id for i in instances], waits=waits, progress=progress)
     changes.extend(Change(KIND, i.instance_id, "delete", f"{i.instance_type}, was {i.state}") for i in instances)
     return changes
+
+
+def launch_inputs(run: Run) -> LaunchInputs | None:
+    """What a launch needs from the earlier steps; None while they have not made it (a plan)."""
+    if run.security_group_id is None or run.profile_arn is None:
+        return None
+    return LaunchInputs(
+        image_ids=run.image_ids,
+        security_group_id=run.security_group_id,
+        profile_arn=run.profile_arn,
+        user_data=render_user_data(run.spec, run.server_cert_pem),
+        tags=run.ctx.tags,
+    )
+
+
+def sort_out(
+    run: Run, inputs: LaunchInputs | None
+) -> tuple[InstanceFacts | None, list[tuple[InstanceFacts, list[str]]]]:
+    """The live instance to keep (the first that matches the spec), and the others with why they go."""
+    ec2 = run.clients.ec2
+    keep: InstanceFacts | None = None
+    retire: list[tuple[InstanceFacts, list[str]]] = []
+    for facts in live_instances(ec2, run.ctx.deployment):
+        user_data = user_data_of(ec2, facts.instance_id) if inputs is not None else None
+        drift = instance_drift(facts, run.spec, inputs, user_data)
+        if not drift and keep is None:
+            keep = facts
+        else:
+            retire.append((facts, drift or ["a second instance of the deployment"]))
+    return keep, retire
+
+
+def _survey(run: Run, inputs: LaunchInputs | None) -> tuple[InstanceFacts | None, list[Change], list[InstanceFacts]]:
+    """The instance to keep, the changes that says, and the instances to retire."""
+    if not run.subnets:
+        run.subnets = subnets_by_zone(run.clients, run.spec)
+    keep, retire = sort_out(run, inputs)
+    changes = [
+        Change(KIND, facts.instance_id, "replace" if keep is None else "delete", ", ".join(drift))
+        for facts, drift in retire
+    ]
+    if keep is not None:
+        run.facts = keep
+        changes.append(Change(KIND, keep.instance_id, "keep", f"{keep.instance_type} {keep.state}"))
+    return keep, changes, [facts for facts, _ in retire]
+
+
+class InstanceStep:
+    """The spot instance: one per deployment, matching the spec."""
+
+    name = KIND
+
+    def resource(self, spec: Spec) -> str:
+        return f"spot instance of {resource_name(spec)}"
+
+    def check(self, run: Run) -> None:
+        run.subnets = subnets_by_zone(run.clients, run.spec)
+
+    def plan(self, run: Run) -> list[Change]:
+        keep, changes, _ = _survey(run, launch_inputs(run))
+        if keep is None:
+            candidates = launch_candidates(run.clients, run.spec, list(run.subnets), now=run.ctx.now())
+            first = candidates[0] if candidates else None
+            detail = (
+                "no candidate" if first is None else f"would try {first.instance_type} in {first.zone} ({first.reason})"
+            )
+            changes.append(Change(KIND, "(new spot instance)", "create", detail))
+        return changes
+
+    def apply(self, run: Run) -> list[Change]:
+        inputs = launch_inputs(run)
+        assert inputs is not None  # the role and security group steps ran first
+        ctx, ec2 = run.ctx, run.clients.ec2
+        keep, changes, retire = _survey(run, inputs)
+        if retire:
+            ctx.say(KIND, f"replacing {', '.join(f.instance_id for f in retire)}: " + changes[0].detail)
+        requests = [f.spot_request_id for f in retire if f.spot_request_id]
+        if requests:
+            ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=requests)
+        terminate(ec2, [f.instance_id for f in retire], waits=ctx.waits, progress=ctx.progress)
+        if keep is not None:
+            return changes
+        candidates = launch_candidates(run.clients, run.spec, list(run.subnets), now=ctx.now())
+        run.launched = launch(
+            run.clients,
+            run.spec,
+            candidates,
+            run.subnets,
+            inputs,
+            architecture_of=architecture_of,
+            waits=ctx.waits,
+            progress=ctx.progress,
+        )
+        run.facts = run.launched.instance
+        ctx.say(KIND, f"settled on {run.launched.reason}")
+        return [*changes, run.launched.change]
+
+    def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
+        return remove_instances(ctx.clients.ec2, ctx.deployment, waits=ctx.waits, progress=ctx.progress)

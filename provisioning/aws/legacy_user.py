@@ -8,21 +8,24 @@ instance. Made only when asked for explicitly (`up(legacy_access_key=True)`), an
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.changes import Change
 from provisioning.aws.clients import AwsClients
-from provisioning.aws.parameters import StoredParameter, parameter_tags
+from provisioning.aws.parameters import parameter_tags
+from provisioning.aws.records import StoredParameter
 from provisioning.aws.role import canonical
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, tag_dict
+from provisioning.changes import Change
 from provisioning.errors import OwnershipError
 from provisioning.names import resource_name
 from provisioning.render.boot_script import legacy_key_parameter
 from provisioning.render.policy import REGISTRY_S3_ACTIONS, bucket_arns
 from provisioning.spec import Spec
+from provisioning.step import Context, Run
 
 WARNING = (
     "legacy mode: the registry gets a long-lived IAM access key instead of the instance profile's "
@@ -152,3 +155,31 @@ def delete_user(iam: Any, name: str) -> None:
     for policy in iam.list_attached_user_policies(UserName=name).get("AttachedPolicies", []):
         iam.detach_user_policy(UserName=name, PolicyArn=policy["PolicyArn"])
     iam.delete_user(UserName=name)
+
+
+class LegacyUserStep:
+    """Legacy mode's IAM user and its access key: made only when asked for, removed otherwise."""
+
+    name = "legacy-user"
+
+    def resource(self, spec: Spec) -> str:
+        return f"IAM user {user_name(spec)}"
+
+    def check(self, run: Run) -> None:
+        """The user's owner is checked in plan and apply, before anything is made."""
+
+    def plan(self, run: Run) -> list[Change]:
+        return legacy_changes(
+            run.clients, run.spec, run.ctx.tags, run.existing_parameters, enabled=run.legacy, apply=False
+        )
+
+    def apply(self, run: Run) -> list[Change]:
+        if run.legacy:
+            logging.getLogger("spotreg.provisioner").warning(WARNING)
+            run.ctx.say(self.name, WARNING)
+        return legacy_changes(
+            run.clients, run.spec, run.ctx.tags, run.existing_parameters, enabled=run.legacy, apply=True
+        )
+
+    def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
+        return remove_legacy_user(ctx.clients, ctx.spec)

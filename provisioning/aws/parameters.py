@@ -13,10 +13,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.changes import Change
+from provisioning import names
+from provisioning.aws.records import StoredParameter
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
+from provisioning.changes import Change
 from provisioning.names import parameter_prefix
+from provisioning.render.boot_script import legacy_key_parameter
+from provisioning.render.tls import reuse_or_renew
+from provisioning.secrets import htpasswd_matches, make_htpasswd
 from provisioning.spec import Spec
+from provisioning.step import Context, Run
 
 KIND = "parameter"
 
@@ -31,14 +37,6 @@ class WantedParameter:
     @property
     def type(self) -> str:
         return "SecureString" if self.secure else "String"
-
-
-@dataclass(frozen=True)
-class StoredParameter:
-    name: str
-    value: str = field(repr=False)
-    type: str
-    version: int
 
 
 def read_parameters(ssm: Any, prefix: str) -> dict[str, StoredParameter]:
@@ -130,3 +128,79 @@ def remove_parameters(ssm: Any, spec: Spec) -> list[Change]:
     names = owned_parameters(ssm, sorted(read_parameters(ssm, parameter_prefix(spec))), spec)
     _delete(ssm, names)
     return [Change(KIND, name, "delete") for name in names]
+
+
+def _tls_names(run: Run) -> list[str]:
+    """The names the self-signed certificate is for: the host name, else the Elastic IP, else the
+    deployment's resource name (for an /etc/hosts entry: a plain public IP changes on every start)."""
+    if run.spec.dns.hostname is not None:
+        return [run.spec.dns.hostname]
+    if run.address is not None:
+        return [run.address.public_ip]
+    return [names.resource_name(run.spec)]
+
+
+def _stored_tls(run: Run) -> tuple[str, str, str] | None:
+    found = [
+        run.existing_parameters.get(name(run.spec))
+        for name in (names.tls_key_parameter, names.tls_cert_parameter, names.tls_ca_parameter)
+    ]
+    return None if None in found else tuple(p.value for p in found if p is not None)  # type: ignore[return-value]
+
+
+def wanted_parameters(run: Run) -> list[WantedParameter]:
+    """The parameters the spec needs: the htpasswd file (unchanged while it still matches the users),
+    the self-signed TLS material (re-used while it fits), the Namecheap password."""
+    spec, stored = run.spec, run.existing_parameters
+    current = stored.get(names.htpasswd_parameter(spec))
+    if current is not None and htpasswd_matches(current.value, run.secrets.users):
+        htpasswd = current.value
+    else:
+        htpasswd = make_htpasswd(run.secrets.users)
+    wanted = [WantedParameter(names.htpasswd_parameter(spec), htpasswd, True, "registry htpasswd")]
+    if spec.tls.mode == "selfsigned":
+        key, cert, ca = reuse_or_renew(_tls_names(run), _stored_tls(run), now=run.ctx.now())
+        run.server_cert_pem = cert.encode("ascii")
+        wanted += [
+            WantedParameter(names.tls_key_parameter(spec), key, True, "self-signed TLS server key"),
+            WantedParameter(names.tls_cert_parameter(spec), cert, False, "self-signed TLS server certificate"),
+            WantedParameter(names.tls_ca_parameter(spec), ca, False, "self-signed TLS CA certificate"),
+        ]
+    if spec.dns.mode == "namecheap":
+        assert run.secrets.dns_password is not None  # the Spec's rules and resolve_secrets
+        wanted.append(
+            WantedParameter(
+                names.dns_password_parameter(spec), run.secrets.dns_password, True, "Namecheap dynamic DNS password"
+            )
+        )
+    return wanted
+
+
+class ParametersStep:
+    """The deployment's SSM parameters: exactly what the spec needs, below /spotreg/<deployment>."""
+
+    name = "parameters"
+
+    def resource(self, spec: Spec) -> str:
+        return f"SSM parameters {parameter_prefix(spec)}/*"
+
+    def check(self, run: Run) -> None:
+        """Nothing to check: a parameter below the prefix that is not ours is left alone."""
+
+    def _changes(self, run: Run, *, apply: bool) -> list[Change]:
+        ssm = run.clients.ssm
+        run.existing_parameters = read_deployment_parameters(ssm, run.spec)
+        keep = [legacy_key_parameter(run.spec)] if run.legacy else []
+        wanted = wanted_parameters(run)
+        return parameter_changes(
+            ssm, run.spec, wanted, run.ctx.tags, existing=run.existing_parameters, keep=keep, apply=apply
+        )
+
+    def plan(self, run: Run) -> list[Change]:
+        return self._changes(run, apply=False)
+
+    def apply(self, run: Run) -> list[Change]:
+        return self._changes(run, apply=True)
+
+    def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
+        return remove_parameters(ctx.clients.ssm, ctx.spec)

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.changes import Change
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
+from provisioning.changes import Change
 from provisioning.errors import OwnershipError
 from provisioning.names import resource_name
 from provisioning.render.policy import render_assume_role_policy, render_registry_policy
 from provisioning.spec import Spec
+from provisioning.step import Context, Run
 
 POLICY_NAME = "spotreg-registry"
 ROLE_DESCRIPTION = "spotreg: the registry instance reads and writes its image bucket"
-
-
-@dataclass(frozen=True)
-class RoleResult:
-    role_name: str
-    role_arn: str
-    profile_name: str
-    profile_arn: str
-    changes: tuple[Change, ...]
 
 
 def canonical(document: Any) -> str:
@@ -154,17 +145,6 @@ def _role_changes(
     return changes, role_arn, profile_arn
 
 
-def inspect_role(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> list[Change]:
-    return _role_changes(clients, spec, tags, apply=False)[0]
-
-
-def ensure_role(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> RoleResult:
-    changes, role_arn, profile_arn = _role_changes(clients, spec, tags, apply=True)
-    assert role_arn is not None and profile_arn is not None
-    name = resource_name(spec)
-    return RoleResult(name, role_arn, name, profile_arn, tuple(changes))
-
-
 def remove_role(clients: AwsClients, spec: Spec) -> list[Change]:
     """Remove profile, inline policies and role — each only if tagged as this deployment's."""
     iam, name, deployment = clients.iam, resource_name(spec), spec.deployment.name
@@ -201,3 +181,26 @@ def delete_instance_profile(iam: Any, name: str) -> None:
     for attached in profile.get("Roles", []):
         iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=attached["RoleName"])
     iam.delete_instance_profile(InstanceProfileName=name)
+
+
+class RoleStep:
+    """The instance's IAM role, its least-privilege policy, and its instance profile."""
+
+    name = "role"
+
+    def resource(self, spec: Spec) -> str:
+        return f"IAM role and instance profile {resource_name(spec)}"
+
+    def check(self, run: Run) -> None:
+        check_owner(run.clients.iam, resource_name(run.spec), run.ctx.deployment)
+
+    def plan(self, run: Run) -> list[Change]:
+        changes, _, run.profile_arn = _role_changes(run.clients, run.spec, run.ctx.tags, apply=False)
+        return changes
+
+    def apply(self, run: Run) -> list[Change]:
+        changes, _, run.profile_arn = _role_changes(run.clients, run.spec, run.ctx.tags, apply=True)
+        return changes
+
+    def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
+        return remove_role(ctx.clients, ctx.spec)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.aws.changes import Change
+from botocore.exceptions import ClientError
+
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.tags import (
     aws_tags,
@@ -17,10 +19,13 @@ from provisioning.aws.tags import (
     missing_tags,
     tag_dict,
 )
-from provisioning.errors import InputError, InputProblem, OwnershipError
+from provisioning.changes import Change
+from provisioning.errors import InputError, InputProblem, OwnershipError, WaitTimeout
 from provisioning.names import resource_name
 from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
 from provisioning.spec import Spec
+from provisioning.step import Context, Run
+from provisioning.waits import retry_on
 
 KIND = "security-group"
 
@@ -153,16 +158,67 @@ def _changes(clients: AwsClients, spec: Spec, tags: Mapping[str, str], *, apply:
     return Change(KIND, f"{name} ({group_id})", "update" if drift else "keep", ", ".join(drift)), group_id
 
 
-def inspect_security_group(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> Change:
-    return _changes(clients, spec, tags, apply=False)[0]
-
-
-def ensure_security_group(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> tuple[Change, str]:
-    change, group_id = _changes(clients, spec, tags, apply=True)
-    assert group_id is not None
-    return change, group_id
-
-
 def deployment_security_groups(ec2: Any, deployment: str) -> list[Mapping[str, Any]]:
     """Every security group tagged as this deployment's, in any VPC."""
     return list(ec2.describe_security_groups(Filters=deployment_filter(deployment))["SecurityGroups"])
+
+
+def delete_security_group(ec2: Any, group_id: str, ctx: Context) -> None:
+    """Delete a group, retrying (bounded) while a terminated instance's interface still holds it."""
+
+    def delete() -> None:
+        try:
+            ec2.delete_security_group(GroupId=group_id)
+        except ClientError as error:
+            if is_code(error, "InvalidGroup.NotFound"):
+                return
+            raise
+
+    started = time.monotonic()
+    try:
+        retry_on(
+            f"deleting security group {group_id}",
+            delete,
+            lambda error: is_code(error, "DependencyViolation"),
+            timeout=ctx.waits.security_group_release,
+            interval=ctx.waits.poll_interval,
+            max_interval=ctx.waits.max_interval,
+            progress=ctx.progress,
+            step=KIND,
+        )
+    except ClientError as error:
+        if not is_code(error, "DependencyViolation"):
+            raise
+        raise WaitTimeout(
+            f"security group {group_id} to be released by its network interfaces",
+            time.monotonic() - started,
+            str(error),
+            hint="an interface of a terminated instance may linger for minutes: run 'spotreg down' again",
+        ) from error
+
+
+class SecurityGroupStep:
+    """The security group: the registry port open to the operator's networks, SSH only if asked for."""
+
+    name = KIND
+
+    def resource(self, spec: Spec) -> str:
+        return f"security group {resource_name(spec)}"
+
+    def check(self, run: Run) -> None:
+        find_security_group(run.clients.ec2, run.spec, vpc_of(run.clients, run.spec))
+
+    def plan(self, run: Run) -> list[Change]:
+        change, run.security_group_id = _changes(run.clients, run.spec, run.ctx.tags, apply=False)
+        return [change]
+
+    def apply(self, run: Run) -> list[Change]:
+        change, run.security_group_id = _changes(run.clients, run.spec, run.ctx.tags, apply=True)
+        return [change]
+
+    def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
+        removed = []
+        for group in deployment_security_groups(ctx.clients.ec2, ctx.deployment):
+            delete_security_group(ctx.clients.ec2, str(group["GroupId"]), ctx)
+            removed.append(Change(KIND, f"{group['GroupName']} ({group['GroupId']})", "delete"))
+        return removed

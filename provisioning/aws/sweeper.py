@@ -18,11 +18,11 @@ from provisioning.aws.bucket import NOT_CREATED, TAG_CREATED, empty_bucket
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.instance import LIVE_STATES, OPEN_SPOT_REQUEST_STATES, terminate
 from provisioning.aws.legacy_user import delete_user
-from provisioning.aws.route53 import marked_records, parse_marker, records_at, remove_records
 from provisioning.aws.tags import is_code, tag_dict
-from provisioning.aws.waits import Progress, Waits, retry_on
+from provisioning.dns.route53 import marked_records, parse_marker, records_at, remove_records
 from provisioning.errors import InputError, InputProblem
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
+from provisioning.waits import Progress, Waits, retry_on
 
 NAME_PREFIX = "spotreg-"
 PARAMETER_ROOT = "/spotreg"

@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, retry_if_result
 
 from provisioning.errors import HealthTimeout
+from provisioning.waits import Deadline, bounded_retrying
 
 # /v2/ answers 200 without auth and 401 with auth on: both mean the registry is up and serving.
 HEALTHY_STATUSES: frozenset[int] = frozenset({200, 401})
@@ -96,11 +97,11 @@ def wait_until_healthy(
     replaced = http.adapters.get(origin)
     if server_name is not None:
         http.mount(origin, ServerNameAdapter(server_name))
-    started = time.monotonic()
+    deadline = Deadline(timeout)
     seen: list[Probe] = []
 
     def attempt() -> Probe:
-        remaining = max(0.1, timeout - (time.monotonic() - started))
+        remaining = max(0.1, deadline.remaining)
         result = probe(url, session=http, verify=verify, timeout=min(request_timeout, remaining))
         seen.append(result)
         return result
@@ -110,19 +111,13 @@ def wait_until_healthy(
             return
         last = seen[-1]
         what = f"HTTP {last.status}" if last.status is not None else (last.error or "no answer")
-        waited = time.monotonic() - started
-        progress(f"{url}: {what} after {waited:.0f}s of {timeout:.0f}s (attempt {state.attempt_number})")
+        progress(f"{url}: {what} after {deadline.elapsed:.0f}s of {timeout:.0f}s (attempt {state.attempt_number})")
 
-    backoff = wait_exponential(multiplier=initial_interval, min=initial_interval, max=max_interval)
-
-    def wait(state: RetryCallState) -> float:
-        # never sleep past the deadline: the last attempt happens at it, not after it
-        return max(0.0, min(backoff(state), timeout - (time.monotonic() - started)))
-
-    retrying = Retrying(
+    retrying = bounded_retrying(
+        deadline,
+        interval=initial_interval,
+        max_interval=max_interval,
         retry=retry_if_result(lambda p: not p.healthy(healthy_statuses)),
-        stop=stop_after_delay(timeout),
-        wait=wait,
         before_sleep=report,
         sleep=sleep,
         reraise=True,
@@ -137,7 +132,7 @@ def wait_until_healthy(
                 http.mount(origin, replaced)  # the caller's session as it was
         if session is None:
             http.close()
-    waited = time.monotonic() - started
+    waited = deadline.elapsed
     if isinstance(result, Probe) and result.healthy(healthy_statuses) and result.status is not None:
         if progress is not None:
             progress(f"{url}: healthy (HTTP {result.status}) after {waited:.1f}s")

@@ -166,3 +166,15 @@ def still_fits(key_pem: str, cert_pem: str, names: Sequence[str], *, now: dateti
     )
     fresh = certificate.not_valid_after_utc - now > RENEW_BEFORE
     return same_key and fresh and set(certificate_names(cert_pem)) == set(names)
+
+
+def reuse_or_renew(names: Sequence[str], stored: tuple[str, str, str] | None, *, now: datetime) -> tuple[str, str, str]:
+    """The (key, cert, ca) PEM texts to serve: the `stored` ones while they still fit, else new ones."""
+    if stored is not None and still_fits(stored[0], stored[1], names, now=now):
+        return stored
+    material = render_selfsigned(list(names), now=now)
+    return (
+        material.server_key_pem.decode("ascii"),
+        material.server_cert_pem.decode("ascii"),
+        material.ca_cert_pem.decode("ascii"),
+    )

@@ -18,9 +18,9 @@ from moto.route53.models import HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
 
 from provisioning.aws.clients import AwsClients, make_clients
-from provisioning.aws.waits import Waits
 from provisioning.provisioner import Provisioner
 from provisioning.spec import Spec, spec_from_mapping
+from provisioning.waits import Waits
 
 REGION = "us-east-1"
 PASSWORD_ENV = "SPOTREG_PASSWORD_CI"

@@ -17,9 +17,9 @@ from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
 from provisioning import names
-from provisioning.aws import route53
 from provisioning.aws.bucket import TAG_CREATED
 from provisioning.aws.sweeper import sweep
+from provisioning.dns import route53
 from provisioning.errors import OwnershipError, PermissionDenied
 from provisioning.names import tls_cert_parameter
 from provisioning.render.boot_script import boot_script_values
@@ -233,8 +233,8 @@ def test_health_probe_checks_the_certificate_by_the_name_it_was_issued_to(
     key = ssm.get_parameter(Name=names.tls_key_parameter(spec), WithDecryption=True)["Parameter"]["Value"]
     cert = ssm.get_parameter(Name=tls_cert_parameter(spec))["Parameter"]["Value"]
     start(key, cert)
-    facts, _ = provisioner._address()
-    provisioner._address = lambda: (facts, "127.0.0.1")  # the instance's public IP, here
+    facts, _ = provisioner._where()
+    provisioner._where = lambda: (facts, "127.0.0.1")  # the instance's public IP, here
     healthy = provisioner.wait_until_healthy(3.0)
     assert healthy.status == 401 and paths == ["/v2/"]
 

@@ -117,7 +117,7 @@ def test_price_history_steers_the_zone(make_provisioner, make_spec, clients, mon
     """moto returns one constant price everywhere: feed rows of our own through the same function."""
     from decimal import Decimal
 
-    from provisioning.aws import instance as instance_step
+    from provisioning.aws import launch
     from provisioning.placement import PriceRow
 
     rows = [
@@ -127,7 +127,7 @@ def test_price_history_steers_the_zone(make_provisioner, make_spec, clients, mon
         PriceRow("t4g.micro", "us-east-1c", Decimal("0.0031")),
         PriceRow("t3.micro", "us-east-1b", Decimal("0.0035")),
     ]
-    monkeypatch.setattr(instance_step, "price_rows", lambda *args, **kwargs: rows)
+    monkeypatch.setattr(launch, "price_rows", lambda *args, **kwargs: rows)
     with watch(clients) as log:
         inventory = make_provisioner(make_spec()).up()
     assert inventory.of("instance")[0].detail("zone") == "us-east-1c"

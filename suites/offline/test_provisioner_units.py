@@ -80,8 +80,8 @@ def test_error_texts_carry_what_the_cli_prints():
 def test_poll_until_is_bounded_and_reports_what_it_saw():
     import time
 
-    from provisioning.aws.waits import poll_until
     from provisioning.errors import WaitTimeout
+    from provisioning.waits import poll_until
 
     lines: list[str] = []
     started = time.monotonic()
@@ -101,7 +101,7 @@ def test_poll_until_is_bounded_and_reports_what_it_saw():
 
 
 def test_retry_on_retries_only_what_it_is_told():
-    from provisioning.aws.waits import retry_on
+    from provisioning.waits import retry_on
 
     calls = [0]
 

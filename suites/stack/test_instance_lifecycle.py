@@ -24,7 +24,7 @@ from fixtures.round_trip import forget_locally, pull, push
 from fixtures.tcp_proxy import TcpProxy
 from fixtures.test_images import MiB
 from provisioning import names
-from provisioning.aws.route53 import records_at
+from provisioning.dns.route53 import records_at
 from provisioning.rehearsal.world import Endpoint, answers
 from provisioning.render import paths
 from provisioning.render.container import S3_ENDPOINT_ENV, render_registry_run

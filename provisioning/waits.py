@@ -1,11 +1,16 @@
-"""Bounded waits: how long each kind of wait may take, and one polling helper with backoff."""
+"""Bounded waits: how long each kind of wait may take, and one bounded-poll primitive with backoff.
+
+`bounded_retrying` is the one place that knows how a wait backs off and never sleeps past its
+deadline; `poll_until` (wait for a condition), `retry_on` (retry chosen errors) and the registry's
+health wait are built on it.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
@@ -26,6 +31,49 @@ class Waits:
     max_interval: float = 15.0
 
 
+class Deadline:
+    """A monotonic deadline `timeout` seconds from now."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.timeout - self.elapsed)
+
+
+def bounded_retrying(
+    deadline: Deadline,
+    *,
+    interval: float,
+    max_interval: float,
+    retry: Any,
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: Any,
+) -> Retrying:
+    """A tenacity Retrying that backs off exponentially from `interval` to `max_interval`, stops at the
+    deadline, and never sleeps past it (the last attempt happens at the deadline, not after it)."""
+    backoff = wait_exponential(multiplier=interval, min=interval, max=max_interval)
+
+    def wait(state: RetryCallState) -> float:
+        return min(backoff(state), deadline.remaining)
+
+    return Retrying(
+        retry=retry,
+        stop=stop_after_delay(deadline.timeout),
+        wait=wait,
+        before_sleep=before_sleep,
+        sleep=sleep,
+        **kwargs,
+    )
+
+
 def poll_until(
     what: str,
     check: Callable[[], tuple[bool, str]],
@@ -38,31 +86,27 @@ def poll_until(
 ) -> str:
     """Call `check` (returns done, what it saw) with backoff until done, for at most `timeout` seconds.
     Returns what was last seen; raises WaitTimeout with it."""
-    started = time.monotonic()
+    deadline = Deadline(timeout)
     seen = [""]
 
     def attempt() -> bool:
         done, seen[0] = check()
         return done
 
-    backoff = wait_exponential(multiplier=interval, min=interval, max=max_interval)
-
-    def wait(state: RetryCallState) -> float:
-        return max(0.0, min(backoff(state), timeout - (time.monotonic() - started)))
-
     def report(state: RetryCallState) -> None:
         if progress is not None:
-            progress(f"{step}: waiting for {what}: {seen[0]} ({time.monotonic() - started:.0f}s of {timeout:.0f}s)")
+            progress(f"{step}: waiting for {what}: {seen[0]} ({deadline.elapsed:.0f}s of {timeout:.0f}s)")
 
-    done = Retrying(
+    done = bounded_retrying(
+        deadline,
+        interval=interval,
+        max_interval=max_interval,
         retry=retry_if_result(lambda ok: not ok),
-        stop=stop_after_delay(timeout),
-        wait=wait,
         before_sleep=report,
         retry_error_callback=lambda state: False,
     )(attempt)
     if not done:
-        raise WaitTimeout(what, time.monotonic() - started, seen[0])
+        raise WaitTimeout(what, deadline.elapsed, seen[0])
     return seen[0]
 
 
@@ -79,11 +123,7 @@ def retry_on(
 ) -> T:
     """Call `call`, retrying (with backoff, for at most `timeout` seconds) the errors `should_retry`
     accepts; any other error, or the last one at the deadline, propagates."""
-    started = time.monotonic()
-    backoff = wait_exponential(multiplier=interval, min=interval, max=max_interval)
-
-    def wait(state: RetryCallState) -> float:
-        return max(0.0, min(backoff(state), timeout - (time.monotonic() - started)))
+    deadline = Deadline(timeout)
 
     def should(state: RetryCallState) -> bool:
         if state.outcome is None or not state.outcome.failed:
@@ -93,9 +133,10 @@ def retry_on(
 
     def report(state: RetryCallState) -> None:
         if progress is not None and state.outcome is not None:
-            progress(f"{step}: retrying {what}: {state.outcome.exception()} ({time.monotonic() - started:.0f}s)")
+            progress(f"{step}: retrying {what}: {state.outcome.exception()} ({deadline.elapsed:.0f}s)")
 
-    result: T = Retrying(retry=should, stop=stop_after_delay(timeout), wait=wait, before_sleep=report, reraise=True)(
-        call
+    retrying = bounded_retrying(
+        deadline, interval=interval, max_interval=max_interval, retry=should, before_sleep=report, reraise=True
     )
+    result: T = retrying(call)
     return result

@@ -7,9 +7,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.aws.changes import Action, Change
+from provisioning.aws.addresses import public_addresses, wait_for_public_ip
+from provisioning.changes import Action, Change
 from provisioning.errors import InputError, InputProblem, OwnershipError
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
+from provisioning.spec import Spec
+from provisioning.step import Context, Run
 
 TTL = 60
 MARKER_KEYS = (TAG_DEPLOYMENT, TAG_RUN, TAG_EXPIRES)
@@ -210,3 +213,47 @@ def marked_records(route53: Any, zone_ids: list[str] | None = None) -> list[tupl
                         found.append((RecordSet(zone_id, _bare(item["Name"]), "TXT", item.get("TTL"), values), marker))
                         break
     return found
+
+
+def remove_deployment_records(route53: Any, deployment: str, zone_ids: list[str] | None) -> list[Change]:
+    """Every record marked as this deployment's: in the given zones, or (the spec may have changed
+    since `up`) in any hosted zone."""
+    removed: list[Change] = []
+    for record, marker in marked_records(route53, zone_ids):
+        if marker.get(TAG_DEPLOYMENT) == deployment:
+            removed += remove_records(route53, record.zone_id, record.name, deployment)
+    return removed
+
+
+class Route53Dns:
+    """The host name's A record in the spec's hosted zone, pointing at the instance's public address."""
+
+    name = "dns"
+
+    def resource(self, spec: Spec) -> str:
+        return f"DNS of {spec.dns.hostname}"
+
+    def check(self, run: Run) -> None:
+        zone_id, hostname = _zone_and_name(run.spec)
+        check_zone(run.clients.route53, zone_id, hostname)
+        owned = public_addresses(run.clients.ec2, run.ctx.deployment)
+        check_owner(run.clients.route53, zone_id, hostname, run.ctx.deployment, own_addresses=owned)
+
+    def _changes(self, run: Run, ip: str | None, *, apply: bool) -> list[Change]:
+        zone_id, hostname = _zone_and_name(run.spec)
+        return [record_changes(run.clients.route53, zone_id, hostname, ip, run.ctx.tags, apply=apply)]
+
+    def plan(self, run: Run) -> list[Change]:
+        return self._changes(run, None if run.facts is None else run.facts.public_ip, apply=False)
+
+    def apply(self, run: Run) -> list[Change]:
+        return self._changes(run, wait_for_public_ip(run, self.name), apply=True)
+
+    def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
+        zones = [ctx.spec.dns.zone_id] if ctx.spec.dns.zone_id is not None else None
+        return remove_deployment_records(ctx.clients.route53, ctx.deployment, zones)
+
+
+def _zone_and_name(spec: Spec) -> tuple[str, str]:
+    assert spec.dns.zone_id is not None and spec.dns.hostname is not None  # the Spec's rules
+    return spec.dns.zone_id, spec.dns.hostname

@@ -10,12 +10,14 @@ Action = Literal["create", "update", "replace", "keep", "delete", "read"]
 
 @dataclass(frozen=True)
 class Change:
-    """`action` on the resource `kind` named `name`, with a short `detail` saying why."""
+    """`action` on the resource `kind` named `name`, with a short `detail` saying why; a `note` is a
+    kept resource the user has to see to themselves."""
 
     kind: str
     name: str
     action: Action
     detail: str = ""
+    note: bool = False
 
     def __str__(self) -> str:
         text = f"{self.action:<7} {self.kind} {self.name}"

@@ -1,0 +1,1 @@
+"""DNS providers: how the registry's name (or fixed address) follows the instance, one module each."""

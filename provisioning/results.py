@@ -1,0 +1,88 @@
+"""What `plan`, `up`, `status` and `down` report: plain records, printed as the CLI shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioning.aws.records import InstanceFacts, Launched
+from provisioning.changes import Change
+from provisioning.health import Healthy
+from provisioning.inventory import Inventory
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `up` would do, resource by resource; nothing was changed to find out."""
+
+    deployment: str
+    changes: tuple[Change, ...]
+
+    @property
+    def is_noop(self) -> bool:
+        return not any(c.changes_anything for c in self.changes)
+
+    def pending(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.changes_anything)
+
+    def __str__(self) -> str:
+        return f"plan for {self.deployment}:\n" + "\n".join(f"  {c}" for c in self.changes)
+
+
+@dataclass(frozen=True)
+class UpReport:
+    """What the last `up` did, and where it settled the instance and why."""
+
+    changes: tuple[Change, ...]
+    launch: Launched | None
+    inventory: Inventory
+
+    @property
+    def placement(self) -> str:
+        return self.launch.reason if self.launch is not None else "no instance step ran"
+
+
+@dataclass(frozen=True)
+class Status:
+    deployment: str
+    region: str
+    instance: InstanceFacts | None
+    address: str | None
+    dns: str | None
+    endpoint: str | None
+    health: Healthy | None
+    health_error: str | None
+    inventory: Inventory
+
+    def __str__(self) -> str:
+        lines = [f"deployment {self.deployment} in {self.region}"]
+        if self.instance is None:
+            lines.append("  instance: none")
+        else:
+            i = self.instance
+            lines.append(f"  instance: {i.instance_id} {i.state} ({i.instance_type} in {i.zone})")
+        lines.append(f"  address: {self.address or '-'}")
+        lines.append(f"  dns: {self.dns or '-'}")
+        lines.append(f"  endpoint: {self.endpoint or '-'}")
+        if self.health is not None:
+            lines.append(f"  health: HTTP {self.health.status} after {self.health.attempts} attempts")
+        else:
+            lines.append(f"  health: {self.health_error or 'not checked'}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What `down` removed, what it kept on purpose, and what it could not remove and why."""
+
+    changes: tuple[Change, ...]
+    kept: tuple[Change, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What was kept that the user has to see to themselves."""
+        return tuple(f"{c.kind} {c.name}: {c.detail}" for c in self.kept if c.note)
+
+    def __str__(self) -> str:
+        lines = [f"  {c}" for c in (*self.changes, *(c for c in self.kept if not c.note))]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "down:\n" + ("\n".join(lines) if lines else "  nothing to remove")
