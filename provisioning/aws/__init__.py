@@ -1,7 +1,8 @@
-"""The effectful shell: one module per AWS step, each taking its boto3 clients as arguments.
+"""The AWS steps, one module each (bucket, elastic_ip, parameters, role, legacy_user, security_group,
+image, instance), each ending in a class of the step shape (provisioning/step.py).
 
-Every `ensure_*` looks before it creates (by tag or by the deployment's deterministic names) and
-corrects what differs; every `remove_*` removes only what carries this deployment's tags or names.
+Every `apply` looks before it creates (by tag or by the deployment's deterministic names) and corrects
+what differs; every `remove` removes only what carries this deployment's tags or names.
 """
 
 from provisioning.aws.clients import AwsClients, make_clients

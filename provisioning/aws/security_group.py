@@ -25,7 +25,7 @@ from provisioning.names import resource_name
 from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
-from provisioning.waits import retry_on
+from provisioning.waits import Progress, Waits, retry_on
 
 KIND = "security-group"
 
@@ -163,7 +163,9 @@ def deployment_security_groups(ec2: Any, deployment: str) -> list[Mapping[str, A
     return list(ec2.describe_security_groups(Filters=deployment_filter(deployment))["SecurityGroups"])
 
 
-def delete_security_group(ec2: Any, group_id: str, ctx: Context) -> None:
+def delete_security_group(
+    ec2: Any, group_id: str, *, waits: Waits, progress: Progress | None = None, step: str = KIND
+) -> None:
     """Delete a group, retrying (bounded) while a terminated instance's interface still holds it."""
 
     def delete() -> None:
@@ -180,11 +182,11 @@ def delete_security_group(ec2: Any, group_id: str, ctx: Context) -> None:
             f"deleting security group {group_id}",
             delete,
             lambda error: is_code(error, "DependencyViolation"),
-            timeout=ctx.waits.security_group_release,
-            interval=ctx.waits.poll_interval,
-            max_interval=ctx.waits.max_interval,
-            progress=ctx.progress,
-            step=KIND,
+            timeout=waits.security_group_release,
+            interval=waits.poll_interval,
+            max_interval=waits.max_interval,
+            progress=progress,
+            step=step,
         )
     except ClientError as error:
         if not is_code(error, "DependencyViolation"):
@@ -219,6 +221,6 @@ class SecurityGroupStep:
     def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
         removed = []
         for group in deployment_security_groups(ctx.clients.ec2, ctx.deployment):
-            delete_security_group(ctx.clients.ec2, str(group["GroupId"]), ctx)
+            delete_security_group(ctx.clients.ec2, str(group["GroupId"]), waits=ctx.waits, progress=ctx.progress)
             removed.append(Change(KIND, f"{group['GroupName']} ({group['GroupId']})", "delete"))
         return removed
