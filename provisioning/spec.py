@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
-from provisioning import rules
+from provisioning import names, rules
 from provisioning.errors import InputError, InputProblem
 
 ENV_PREFIX = "SPOTREG_"
@@ -199,12 +199,12 @@ def _cross_field_problems(spec: Spec) -> list[Problem]:
                 f"{quota} IPv{family} ingress rules (operator and SSH networks) exceed a security group's "
                 f"default quota of {SECURITY_GROUP_RULES_PER_FAMILY}: name fewer, wider networks",
             )
-    owned_prefix = f"ssm:/spotreg/{spec.deployment.name}/"
+    owned = f"{names.parameter_prefix(spec)}/"
     refs = [(f"registry.users[{i}].password", u.password) for i, u in enumerate(reg.users)]
     refs += [("dns.password", dns.password)] if dns.password else []
     for field, ref in refs:
-        if ref.startswith(owned_prefix):
-            add(field, REDACTED, f"{owned_prefix[4:]} is spotreg's own parameter path: keep your secret elsewhere")
+        if ref.startswith(f"ssm:{owned}"):
+            add(field, REDACTED, f"{owned} is spotreg's own parameter path: keep your secret elsewhere")
     if len({u.name for u in reg.users}) != len(reg.users):
         add("registry.users", [u.name for u in reg.users], "each user name may appear once")
     if net.ssh and reg.port == 22:
