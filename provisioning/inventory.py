@@ -213,7 +213,8 @@ def _parameters(ssm: Any, deployment: str) -> list[Resource]:
     return found
 
 
-def _ec2(ec2: Any, deployment: str) -> list[Resource]:
+def _security_groups(ec2: Any, deployment: str) -> list[Resource]:
+    """The deployment's security groups: by tag, and by its deterministic name."""
     found = []
     by_tag = ec2.describe_security_groups(Filters=deployment_filter(deployment))["SecurityGroups"]
     named = [{"Name": "group-name", "Values": [names.deployment_resource_name(deployment)]}]
@@ -234,6 +235,12 @@ def _ec2(ec2: Any, deployment: str) -> list[Resource]:
                 tags=_tags_text(tag_dict(group.get("Tags"))),
             )
         )
+    return found
+
+
+def _instances(ec2: Any, deployment: str) -> list[Resource]:
+    """The deployment's live instances, open spot requests and Elastic IPs, by tag."""
+    found = []
     for instance in live_instances(ec2, deployment):
         found.append(
             _resource(
@@ -302,7 +309,8 @@ def take_inventory(
         *_buckets(clients.s3, deployment_name, list(bucket_names)),
         *_iam(clients.iam, deployment_name),
         *_parameters(clients.ssm, deployment_name),
-        *_ec2(clients.ec2, deployment_name),
+        *_security_groups(clients.ec2, deployment_name),
+        *_instances(clients.ec2, deployment_name),
         *_dns(clients.route53, deployment_name, zone_ids),
     ]
     return Inventory(deployment_name, tuple(resources))
