@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from provisioning import names
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.elastic_ip import deployment_addresses
 from provisioning.aws.instance import live_instances, open_spot_requests
@@ -38,16 +39,6 @@ RESOURCE_KINDS = (
     "elastic-ip",
     "dns-record",
 )
-
-
-def resource_prefix(deployment: str) -> str:
-    """names.resource_name for a deployment known only by name."""
-    return f"spotreg-{deployment}"
-
-
-def parameter_path(deployment: str) -> str:
-    """names.parameter_prefix for a deployment known only by name."""
-    return f"/spotreg/{deployment}"
 
 
 def digest(value: Any) -> str:
@@ -172,7 +163,7 @@ def _buckets(s3: Any, deployment: str, named: Sequence[str]) -> list[Resource]:
 
 
 def _iam(iam: Any, deployment: str) -> list[Resource]:
-    name = resource_prefix(deployment)
+    name = names.deployment_resource_name(deployment)
     found = []
     role = _optional(iam.get_role, ("NoSuchEntity",), RoleName=name)
     if role is not None:
@@ -198,7 +189,7 @@ def _iam(iam: Any, deployment: str) -> list[Resource]:
                 "instance-profile", name, arn=profile["InstanceProfile"]["Arn"], roles=roles, tags=_tags_text(tags)
             )
         )
-    user = f"{name}-legacy"
+    user = names.deployment_legacy_user_name(deployment)
     if _optional(iam.get_user, ("NoSuchEntity",), UserName=user) is not None:
         tags = tag_dict(iam.list_user_tags(UserName=user).get("Tags"))
         policies = ",".join(sorted(iam.list_user_policies(UserName=user).get("PolicyNames", [])))
@@ -210,7 +201,8 @@ def _iam(iam: Any, deployment: str) -> list[Resource]:
 
 def _parameters(ssm: Any, deployment: str) -> list[Resource]:
     found = []
-    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=parameter_path(deployment), Recursive=True):
+    path = names.deployment_parameter_prefix(deployment)
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=True):
         for item in page.get("Parameters", []):
             tags = tag_dict(
                 ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=item["Name"]).get("TagList")
@@ -221,12 +213,12 @@ def _parameters(ssm: Any, deployment: str) -> list[Resource]:
     return found
 
 
-def _ec2(ec2: Any, deployment: str) -> list[Resource]:
+def _security_groups(ec2: Any, deployment: str) -> list[Resource]:
+    """The deployment's security groups: by tag, and by its deterministic name."""
     found = []
     by_tag = ec2.describe_security_groups(Filters=deployment_filter(deployment))["SecurityGroups"]
-    by_name = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [resource_prefix(deployment)]}])[
-        "SecurityGroups"
-    ]
+    named = [{"Name": "group-name", "Values": [names.deployment_resource_name(deployment)]}]
+    by_name = ec2.describe_security_groups(Filters=named)["SecurityGroups"]
     groups = {g["GroupId"]: g for g in [*by_tag, *by_name]}
     for group_id, group in sorted(groups.items()):
         rules = ";".join(
@@ -243,6 +235,12 @@ def _ec2(ec2: Any, deployment: str) -> list[Resource]:
                 tags=_tags_text(tag_dict(group.get("Tags"))),
             )
         )
+    return found
+
+
+def _instances(ec2: Any, deployment: str) -> list[Resource]:
+    """The deployment's live instances, open spot requests and Elastic IPs, by tag."""
+    found = []
     for instance in live_instances(ec2, deployment):
         found.append(
             _resource(
@@ -311,7 +309,8 @@ def take_inventory(
         *_buckets(clients.s3, deployment_name, list(bucket_names)),
         *_iam(clients.iam, deployment_name),
         *_parameters(clients.ssm, deployment_name),
-        *_ec2(clients.ec2, deployment_name),
+        *_security_groups(clients.ec2, deployment_name),
+        *_instances(clients.ec2, deployment_name),
         *_dns(clients.route53, deployment_name, zone_ids),
     ]
     return Inventory(deployment_name, tuple(resources))

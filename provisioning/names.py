@@ -1,37 +1,74 @@
-"""Names and tags of the AWS resources a deployment owns: derived from the spec, never stored."""
+"""Names, tags and SSM paths of the AWS resources a deployment owns: derived, never stored.
+
+The one module that spells them. Each name has two forms: one from a Spec (what `up` makes) and one
+from a deployment's name alone (what `status`, `down` and the sweeper look for without a spec).
+"""
 
 from __future__ import annotations
 
-from provisioning.spec import Spec
+from typing import TYPE_CHECKING, Final
 
-TAG_DEPLOYMENT = "spotreg:deployment"
-TAG_RUN = "spotreg:run"
-TAG_EXPIRES = "spotreg:expires"
+if TYPE_CHECKING:
+    from provisioning.spec import Spec
 
-CONTAINER_NAME = "spotreg-registry"
-PROXY_CONTAINER_NAME = "spotreg-proxy"
-CONFIG_DIR = "/etc/spotreg"
-REGISTRY_CONFIG_PATH = f"{CONFIG_DIR}/registry/config.yml"
-HTPASSWD_PATH = f"{CONFIG_DIR}/auth/htpasswd"
-TLS_DIR = f"{CONFIG_DIR}/tls"
-BOOT_SCRIPT_PATH = "/usr/local/sbin/spotreg-boot"
+TAG_PREFIX: Final = "spotreg:"  # tag keys below it are spotreg's own; a spec may not set them
+TAG_DEPLOYMENT: Final = f"{TAG_PREFIX}deployment"
+TAG_RUN: Final = f"{TAG_PREFIX}run"
+TAG_EXPIRES: Final = f"{TAG_PREFIX}expires"
+TAG_CREATED: Final = f"{TAG_PREFIX}created"  # on a bucket spotreg itself created: the deployment's name
+
+NAME_PREFIX: Final = "spotreg-"  # every IAM/EC2 resource name starts with it
+PARAMETER_ROOT: Final = "/spotreg"  # every deployment's SSM parameters live below it
+REGISTRY_POLICY_NAME: Final = f"{NAME_PREFIX}registry"  # the instance role's inline policy
+LEGACY_POLICY_NAME: Final = f"{REGISTRY_POLICY_NAME}-legacy"  # the legacy IAM user's inline policy
+
+CONTAINER_NAME: Final = f"{NAME_PREFIX}registry"
+PROXY_CONTAINER_NAME: Final = f"{NAME_PREFIX}proxy"
+CONFIG_DIR: Final = "/etc/spotreg"
+REGISTRY_CONFIG_PATH: Final = f"{CONFIG_DIR}/registry/config.yml"
+HTPASSWD_PATH: Final = f"{CONFIG_DIR}/auth/htpasswd"
+TLS_DIR: Final = f"{CONFIG_DIR}/tls"
+BOOT_SCRIPT_PATH: Final = "/usr/local/sbin/spotreg-boot"
+
+
+# --- by deployment name ---------------------------------------------------------------------------
+
+
+def deployment_resource_name(deployment: str) -> str:
+    """The Name of every IAM/EC2 resource of the deployment called `deployment`."""
+    return f"{NAME_PREFIX}{deployment}"
+
+
+def deployment_parameter_prefix(deployment: str) -> str:
+    """The SSM path the parameters of the deployment called `deployment` live below."""
+    return f"{PARAMETER_ROOT}/{deployment}"
+
+
+def deployment_legacy_user_name(deployment: str) -> str:
+    """The legacy-mode IAM user of the deployment called `deployment`."""
+    return f"{deployment_resource_name(deployment)}-legacy"
+
+
+# --- from a spec ----------------------------------------------------------------------------------
 
 
 def resource_name(spec: Spec) -> str:
     """The Name of every IAM/EC2 resource of this deployment."""
-    return f"spotreg-{spec.deployment.name}"
+    return deployment_resource_name(spec.deployment.name)
 
 
 def parameter_prefix(spec: Spec) -> str:
     """SSM parameters of this deployment live below this path."""
-    return f"/spotreg/{spec.deployment.name}"
+    return deployment_parameter_prefix(spec.deployment.name)
 
 
 def htpasswd_parameter(spec: Spec) -> str:
+    """The registry's htpasswd file (SecureString)."""
     return f"{parameter_prefix(spec)}/htpasswd"
 
 
 def tls_key_parameter(spec: Spec) -> str:
+    """The self-signed server key (SecureString): fetched by the instance at boot."""
     return f"{parameter_prefix(spec)}/tls-key"
 
 
@@ -46,7 +83,18 @@ def tls_ca_parameter(spec: Spec) -> str:
 
 
 def dns_password_parameter(spec: Spec) -> str:
+    """The Namecheap dynamic DNS password (SecureString): read by the instance at boot."""
     return f"{parameter_prefix(spec)}/dns-password"
+
+
+def legacy_user_name(spec: Spec) -> str:
+    """The IAM user of legacy mode (`up(legacy_access_key=True)`)."""
+    return deployment_legacy_user_name(spec.deployment.name)
+
+
+def legacy_key_parameter(spec: Spec) -> str:
+    """Where legacy mode stores the IAM user's access key, as JSON: the boot script reads it there."""
+    return f"{parameter_prefix(spec)}/legacy-access-key"
 
 
 def deployment_tags(spec: Spec, run_id: str | None = None, expires: str | None = None) -> dict[str, str]:

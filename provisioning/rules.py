@@ -8,6 +8,8 @@ from functools import cache
 
 import boto3
 
+from provisioning.names import TAG_PREFIX
+
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -184,8 +186,8 @@ def image_tag(value: str) -> str | None:
 def tag_key(value: str) -> str:
     if not 1 <= len(value) <= 128 or not _TAG_CHARS.fullmatch(value):
         raise ValueError("tag keys are 1-128 characters of letters, digits, spaces and _ . : / = + - @")
-    if value.lower().startswith(("aws:", "spotreg:")):
-        raise ValueError("tag keys beginning with 'aws:' or 'spotreg:' are reserved")
+    if value.lower().startswith(("aws:", TAG_PREFIX)):
+        raise ValueError(f"tag keys beginning with 'aws:' or '{TAG_PREFIX}' are reserved")
     return value
 
 

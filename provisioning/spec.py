@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from provisioning import rules
+from provisioning.cross_field_rules import REDACTED, spec_problems
 from provisioning.errors import InputError, InputProblem
 
 ENV_PREFIX = "SPOTREG_"
@@ -145,73 +145,6 @@ class SpecError(InputError, ValueError):
         self.args = ("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems),)
 
 
-SECURITY_GROUP_RULES_PER_FAMILY = 60
-REDACTED = "<not shown: a secret>"
-
-
-def _rules_per_family(spec: Spec) -> dict[int, int]:
-    """Ingress rules the security group will hold, per IP version."""
-    counts = {4: 0, 6: 0}
-    for cidr in (*spec.network.operator_cidrs, *spec.network.ssh_cidrs):
-        counts[ipaddress.ip_network(cidr).version] += 1
-    if spec.tls.mode == "letsencrypt":
-        counts = {family: count + 2 for family, count in counts.items()}
-    return counts
-
-
-def _cross_field_problems(spec: Spec) -> list[Problem]:
-    """Rules that tie fields together; each names the field the operator should change."""
-    problems: list[Problem] = []
-    reg, tls, dns, net = spec.registry, spec.tls, spec.dns, spec.network
-
-    def add(field: str, value: object, rule: str) -> None:
-        problems.append(Problem(field, value, rule))
-
-    tag = rules.image_tag(reg.image)
-    if reg.major is None:
-        if tag is None or not (tag.split(".")[0].isascii() and tag.split(".")[0].isdigit()):
-            add("registry.major", None, f"cannot tell the registry's major version from {reg.image!r}: set 2 or 3")
-        elif int(tag.split(".")[0]) not in (2, 3):
-            add("registry.image", reg.image, "spotreg renders configuration for registry majors 2 and 3 only")
-    if spec.open_to_world and tls.mode == "none":
-        add("tls.mode", tls.mode, "a registry open to 0.0.0.0/0 or ::/0 needs TLS; 'none' is for named CIDRs")
-    if tls.mode == "letsencrypt" and (dns.mode == "none" or dns.hostname is None):
-        add("dns.hostname", dns.hostname, "letsencrypt needs a public host name kept current by dns.mode")
-    if dns.mode in ("route53", "namecheap") and dns.hostname is None:
-        add("dns.hostname", None, f"dns.mode = {dns.mode!r} needs the host name to update")
-    if dns.mode == "route53" and dns.zone_id is None:
-        add("dns.zone_id", None, "dns.mode = 'route53' needs the hosted zone id")
-    if dns.domain is not None and dns.hostname is not None and not (
-        dns.hostname == dns.domain or dns.hostname.endswith(f".{dns.domain}")
-    ):
-        add("dns.domain", dns.domain, f"must be dns.hostname ({dns.hostname}) or a domain it ends in")
-    if dns.mode == "namecheap" and dns.password is None:
-        add("dns.password", None, "dns.mode = 'namecheap' needs the dynamic DNS password reference")
-    if net.ssh and not net.ssh_cidrs:
-        add("network.ssh_cidrs", net.ssh_cidrs, "network.ssh = true needs the networks SSH is opened to")
-    if not net.ssh and net.ssh_cidrs:
-        add("network.ssh", net.ssh, "network.ssh_cidrs is set but SSH is off: set ssh = true or drop the CIDRs")
-    for family, quota in _rules_per_family(spec).items():
-        if quota > SECURITY_GROUP_RULES_PER_FAMILY:
-            add(
-                "network.operator_cidrs",
-                net.operator_cidrs,
-                f"{quota} IPv{family} ingress rules (operator and SSH networks) exceed a security group's "
-                f"default quota of {SECURITY_GROUP_RULES_PER_FAMILY}: name fewer, wider networks",
-            )
-    owned_prefix = f"ssm:/spotreg/{spec.deployment.name}/"
-    refs = [(f"registry.users[{i}].password", u.password) for i, u in enumerate(reg.users)]
-    refs += [("dns.password", dns.password)] if dns.password else []
-    for field, ref in refs:
-        if ref.startswith(owned_prefix):
-            add(field, REDACTED, f"{owned_prefix[4:]} is spotreg's own parameter path: keep your secret elsewhere")
-    if len({u.name for u in reg.users}) != len(reg.users):
-        add("registry.users", [u.name for u in reg.users], "each user name may appear once")
-    if net.ssh and reg.port == 22:
-        add("registry.port", reg.port, "port 22 is SSH's when network.ssh = true")
-    return problems
-
-
 # Pydantic puts the branch of a union or validator chain in an error's location: not a key of ours.
 _NOT_KEYS = frozenset({"str", "none", "int", "float", "bool", "decimal", "literal"})
 
@@ -253,7 +186,7 @@ def spec_from_mapping(data: Mapping[str, Any]) -> Spec:
         spec = Spec.model_validate(data)
     except ValidationError as error:
         raise SpecError(_problems_of(error)) from None
-    problems = _cross_field_problems(spec)
+    problems = spec_problems(spec)
     if problems:
         raise SpecError(problems)
     return spec

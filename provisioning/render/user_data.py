@@ -3,8 +3,6 @@ rendered artifact and starts the registry unit (which re-runs the boot script on
 
 from __future__ import annotations
 
-import base64
-import gzip
 from typing import Any, Final
 
 import yaml
@@ -109,24 +107,3 @@ def render_user_data(spec: Spec, server_cert_pem: bytes | None = None) -> str:
     }
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
     return HEADER + body
-
-
-def extract_write_file(user_data: str, path: str) -> bytes:
-    """The bytes cloud-init writes to ``path`` from this user data (as an instance would receive it)."""
-    if not user_data.startswith("#cloud-config"):
-        raise ValueError("not cloud-config user data")
-    document = yaml.safe_load(user_data)
-    for item in document.get("write_files") or ():
-        if item.get("path") != path:
-            continue
-        content = item.get("content", "")
-        raw = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-        encoding = str(item.get("encoding", "text")).lower()
-        if encoding in ("b64", "base64"):
-            return base64.b64decode(raw)
-        if encoding in ("gz+b64", "gzip+base64", "gz+base64", "gzip+b64"):
-            return gzip.decompress(base64.b64decode(raw))
-        if encoding in ("gz", "gzip"):
-            return gzip.decompress(raw)
-        return raw
-    raise KeyError(f"no write_files entry for {path}")

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from provisioning import names
 from provisioning.errors import CapacityError, HealthTimeout, InputProblem, LaunchAttempt, SecretError
-from provisioning.inventory import Inventory, Resource, parameter_path, resource_prefix
-from provisioning.names import parameter_prefix, resource_name
+from provisioning.inventory import Inventory, Resource
 from provisioning.provisioner import expiry_tag
 from provisioning.secrets import htpasswd_matches, make_htpasswd, resolve_secrets
 from suites.offline.conftest import build_spec
@@ -26,10 +26,13 @@ def test_inventory_diff_names_what_changed():
     assert a.without("instance").kinds() == {"parameter"}
 
 
-def test_name_helpers_match_names_py():
-    spec = build_spec()
-    assert resource_prefix(spec.deployment.name) == resource_name(spec)
-    assert parameter_path(spec.deployment.name) == parameter_prefix(spec)
+def test_names_by_deployment_name_match_names_from_the_spec():
+    spec = build_spec(deployment={"name": "team-a"})
+    assert names.deployment_resource_name("team-a") == names.resource_name(spec) == "spotreg-team-a"
+    assert names.deployment_parameter_prefix("team-a") == names.parameter_prefix(spec) == "/spotreg/team-a"
+    assert names.deployment_legacy_user_name("team-a") == names.legacy_user_name(spec) == "spotreg-team-a-legacy"
+    assert names.legacy_key_parameter(spec) == "/spotreg/team-a/legacy-access-key"
+    assert names.deployment_tags(spec, "r-1")[names.TAG_DEPLOYMENT] == "team-a"
 
 
 def test_htpasswd_is_bcrypt_per_user_and_checks_exactly():

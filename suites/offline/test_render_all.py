@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 
+from fixtures.cloud_config import extract_write_file
 from provisioning import names
 from provisioning.render.boot_script import render_boot_script
 from provisioning.render.caddyfile import render_caddyfile
@@ -15,7 +16,7 @@ from provisioning.render.launch import render_launch_parameters
 from provisioning.render.policy import render_assume_role_policy, render_registry_policy
 from provisioning.render.registry_config import render_registry_config
 from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
-from provisioning.render.user_data import MAX_USER_DATA_BYTES, extract_write_file
+from provisioning.render.user_data import MAX_USER_DATA_BYTES
 from provisioning.spec import Spec, spec_from_mapping
 from suites.offline.render_samples import server_cert_for, user_data_for
 from suites.offline.spec_strategies import valid_spec_mappings

@@ -137,6 +137,11 @@ def test_values_are_assigned_once_and_quoted(modes: tuple[str, str]) -> None:
     spec = matrix_spec(modes)
     values = boot_script_values(spec)
     assert values["HTPASSWD_PARAMETER"] == names.htpasswd_parameter(spec)
+    assert values["LEGACY_KEY_PARAMETER"] == names.legacy_key_parameter(spec)
+    assert values["REGISTRY_CONTAINER"] == names.CONTAINER_NAME
+    assert values.get("TLS_KEY_PARAMETER") == (names.tls_key_parameter(spec) if spec.tls.mode == "selfsigned" else None)
+    namecheap = spec.dns.mode == "namecheap"
+    assert values.get("DNS_PASSWORD_PARAMETER") == (names.dns_password_parameter(spec) if namecheap else None)
     assert values["REGION"] == spec.deployment.region
     words = shlex.split(values_block(render_boot_script(spec)), comments=True)
     assert words == [w for k, v in values.items() for w in ("readonly", f"{k}={v}")]

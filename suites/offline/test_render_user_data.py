@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
+from fixtures.cloud_config import extract_write_file
 from provisioning import names
 from provisioning.render.boot_script import render_boot_script
 from provisioning.render.caddyfile import render_caddyfile
 from provisioning.render.registry_config import render_registry_config
-from provisioning.render.user_data import MAX_USER_DATA_BYTES, extract_write_file, render_user_data
+from provisioning.render.user_data import MAX_USER_DATA_BYTES, render_user_data
 from provisioning.spec import Spec, spec_from_mapping
 from suites.offline.render_samples import (
     MODES,
