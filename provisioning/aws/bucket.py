@@ -15,14 +15,13 @@ from provisioning.aws.clients import AwsClients
 from provisioning.aws.tags import aws_tags, error_code, is_denied, missing_tags, tag_dict
 from provisioning.changes import Change
 from provisioning.errors import InputError, InputProblem, OwnershipError, PermissionDenied
-from provisioning.names import TAG_DEPLOYMENT
+from provisioning.names import TAG_CREATED, TAG_DEPLOYMENT
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
 
 KIND = "bucket"
 # Set only on a bucket spotreg itself created, to the deployment's name: `down --delete-data` empties
 # and deletes only such a bucket. A bucket that existed before (adopted) never gets it.
-TAG_CREATED = "spotreg:created"
 LIFECYCLE_RULE_ID = "spotreg-abort-incomplete-multipart-uploads"
 ABORT_INCOMPLETE_AFTER_DAYS = 7
 PUBLIC_ACCESS_BLOCK = {

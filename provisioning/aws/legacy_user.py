@@ -21,8 +21,7 @@ from provisioning.aws.role import canonical
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, tag_dict
 from provisioning.changes import Change
 from provisioning.errors import OwnershipError
-from provisioning.names import resource_name
-from provisioning.render.boot_script import legacy_key_parameter
+from provisioning.names import LEGACY_POLICY_NAME, legacy_key_parameter, legacy_user_name
 from provisioning.render.policy import REGISTRY_S3_ACTIONS, bucket_arns
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
@@ -32,15 +31,6 @@ WARNING = (
     "temporary credentials. The key never rotates, is stored in SSM and on the instance, works from "
     "anywhere until deleted, and is worth stealing. Prefer the default (instance profile)."
 )
-POLICY_NAME = "spotreg-registry-legacy"
-
-
-def user_name(spec: Spec) -> str:
-    return f"{resource_name(spec)}-legacy"
-
-
-def key_parameter(spec: Spec) -> str:
-    return legacy_key_parameter(spec)  # the boot script reads it from there
 
 
 def legacy_policy(spec: Spec) -> dict[str, Any]:
@@ -74,7 +64,7 @@ def legacy_changes(
     apply: bool,
 ) -> list[Change]:
     """With `enabled`, the user, its policy, one access key and the key's parameter; without, none."""
-    iam, name, deployment = clients.iam, user_name(spec), spec.deployment.name
+    iam, name, deployment = clients.iam, legacy_user_name(spec), spec.deployment.name
     user_tags = _user_tags(iam, name)
     if user_tags is not None and not belongs_to(user_tags, deployment):
         raise OwnershipError("IAM user", name, "exists without this deployment's spotreg tags")
@@ -95,21 +85,21 @@ def legacy_changes(
     current = None
     if user_tags is not None:
         try:
-            current = iam.get_user_policy(UserName=name, PolicyName=POLICY_NAME)["PolicyDocument"]
+            current = iam.get_user_policy(UserName=name, PolicyName=LEGACY_POLICY_NAME)["PolicyDocument"]
         except ClientError as error:
             if not is_code(error, "NoSuchEntity"):
                 raise
     if current is None or canonical(current) != canonical(policy):
-        changes.append(Change("user-policy", f"{name}/{POLICY_NAME}", "create" if current is None else "update"))
+        changes.append(Change("user-policy", f"{name}/{LEGACY_POLICY_NAME}", "create" if current is None else "update"))
         if apply:
-            iam.put_user_policy(UserName=name, PolicyName=POLICY_NAME, PolicyDocument=policy)
+            iam.put_user_policy(UserName=name, PolicyName=LEGACY_POLICY_NAME, PolicyDocument=policy)
     keys = [] if user_tags is None else iam.list_access_keys(UserName=name).get("AccessKeyMetadata", [])
-    stored = parameters.get(key_parameter(spec))
+    stored = parameters.get(legacy_key_parameter(spec))
     stored_id = json.loads(stored.value).get("access_key_id") if stored is not None else None
     if stored_id is not None and [k["AccessKeyId"] for k in keys] == [stored_id]:
         changes.append(Change("access-key", stored_id, "keep"))
         return changes
-    changes.append(Change("access-key", name, "create", "stored as SecureString " + key_parameter(spec)))
+    changes.append(Change("access-key", name, "create", "stored as SecureString " + legacy_key_parameter(spec)))
     if apply:
         for key in keys:
             iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
@@ -117,26 +107,26 @@ def legacy_changes(
         value = json.dumps({"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]})
         if stored is None:
             clients.ssm.put_parameter(
-                Name=key_parameter(spec),
+                Name=legacy_key_parameter(spec),
                 Value=value,
                 Type="SecureString",
                 Tags=aws_tags(tags),
                 Description="spotreg legacy mode: the registry's long-lived access key",
             )
         else:
-            clients.ssm.put_parameter(Name=key_parameter(spec), Value=value, Type="SecureString", Overwrite=True)
+            clients.ssm.put_parameter(Name=legacy_key_parameter(spec), Value=value, Type="SecureString", Overwrite=True)
     return changes
 
 
 def remove_legacy_user(clients: AwsClients, spec: Spec) -> list[Change]:
     """Delete the key parameter, the keys, the policies and the user (only when tagged as ours)."""
-    iam, name = clients.iam, user_name(spec)
+    iam, name = clients.iam, legacy_user_name(spec)
     tags = _user_tags(iam, name)
     changes = []
-    if belongs_to(parameter_tags(clients.ssm, key_parameter(spec)), spec.deployment.name):
+    if belongs_to(parameter_tags(clients.ssm, legacy_key_parameter(spec)), spec.deployment.name):
         try:
-            clients.ssm.delete_parameter(Name=key_parameter(spec))
-            changes.append(Change("parameter", key_parameter(spec), "delete"))
+            clients.ssm.delete_parameter(Name=legacy_key_parameter(spec))
+            changes.append(Change("parameter", legacy_key_parameter(spec), "delete"))
         except ClientError as error:
             if not is_code(error, "ParameterNotFound"):
                 raise
@@ -163,7 +153,7 @@ class LegacyUserStep:
     name = "legacy-user"
 
     def resource(self, spec: Spec) -> str:
-        return f"IAM user {user_name(spec)}"
+        return f"IAM user {legacy_user_name(spec)}"
 
     def check(self, run: Run) -> None:
         """The user's owner is checked in plan and apply, before anything is made."""

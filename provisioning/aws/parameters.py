@@ -18,7 +18,6 @@ from provisioning.aws.records import StoredParameter
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 from provisioning.changes import Change
 from provisioning.names import parameter_prefix
-from provisioning.render.boot_script import legacy_key_parameter
 from provisioning.render.tls import reuse_or_renew
 from provisioning.secrets import htpasswd_matches, make_htpasswd
 from provisioning.spec import Spec
@@ -190,7 +189,7 @@ class ParametersStep:
     def _changes(self, run: Run, *, apply: bool) -> list[Change]:
         ssm = run.clients.ssm
         run.existing_parameters = read_deployment_parameters(ssm, run.spec)
-        keep = [legacy_key_parameter(run.spec)] if run.legacy else []
+        keep = [names.legacy_key_parameter(run.spec)] if run.legacy else []
         wanted = wanted_parameters(run)
         return parameter_changes(
             ssm, run.spec, wanted, run.ctx.tags, existing=run.existing_parameters, keep=keep, apply=apply

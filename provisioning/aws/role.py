@@ -13,12 +13,11 @@ from provisioning.aws.clients import AwsClients
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 from provisioning.changes import Change
 from provisioning.errors import OwnershipError
-from provisioning.names import resource_name
+from provisioning.names import REGISTRY_POLICY_NAME, resource_name
 from provisioning.render.policy import render_assume_role_policy, render_registry_policy
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
 
-POLICY_NAME = "spotreg-registry"
 ROLE_DESCRIPTION = "spotreg: the registry instance reads and writes its image bucket"
 
 
@@ -102,15 +101,15 @@ def _role_changes(
                 iam.tag_role(RoleName=name, Tags=aws_tags(missing))
         changes.append(Change("role", name, "update" if drift else "keep", ", ".join(drift)))
 
-    current = None if role is None else _get(iam.get_role_policy, RoleName=name, PolicyName=POLICY_NAME)
+    current = None if role is None else _get(iam.get_role_policy, RoleName=name, PolicyName=REGISTRY_POLICY_NAME)
     if current is None:
-        changes.append(Change("role-policy", f"{name}/{POLICY_NAME}", "create"))
+        changes.append(Change("role-policy", f"{name}/{REGISTRY_POLICY_NAME}", "create"))
     elif canonical(current["PolicyDocument"]) != canonical(policy):
-        changes.append(Change("role-policy", f"{name}/{POLICY_NAME}", "update", "policy document"))
+        changes.append(Change("role-policy", f"{name}/{REGISTRY_POLICY_NAME}", "update", "policy document"))
     else:
-        changes.append(Change("role-policy", f"{name}/{POLICY_NAME}", "keep"))
+        changes.append(Change("role-policy", f"{name}/{REGISTRY_POLICY_NAME}", "keep"))
     if apply and changes[-1].action != "keep":
-        iam.put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
+        iam.put_role_policy(RoleName=name, PolicyName=REGISTRY_POLICY_NAME, PolicyDocument=json.dumps(policy))
 
     profile = read_profile(iam, name)
     if profile is not None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from provisioning.aws import role as role_step
-from provisioning.aws.bucket import NOT_CREATED, TAG_CREATED, empty_bucket
+from provisioning.aws.bucket import NOT_CREATED, empty_bucket
 from provisioning.aws.clients import AwsClients
 from provisioning.aws.instance import terminate
 from provisioning.aws.legacy_user import delete_user
@@ -22,7 +22,7 @@ from provisioning.aws.tags import is_code, tag_dict
 from provisioning.aws.test_runs import Found, bucket_tags, find_test_resources, parse_expiry
 from provisioning.dns.route53 import parse_marker, records_at, remove_records
 from provisioning.errors import InputError, InputProblem
-from provisioning.names import TAG_DEPLOYMENT, TAG_RUN
+from provisioning.names import TAG_CREATED, TAG_DEPLOYMENT, TAG_RUN
 from provisioning.waits import Progress, Waits
 
 __all__ = ["Found", "failed", "find_test_resources", "remove_listed", "sweep"]

@@ -16,10 +16,8 @@ from provisioning.aws.parameters import parameter_tags
 from provisioning.aws.role import profile_tags
 from provisioning.aws.tags import tag_dict
 from provisioning.dns.route53 import marked_records
-from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
+from provisioning.names import NAME_PREFIX, PARAMETER_ROOT, TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
 
-NAME_PREFIX = "spotreg-"
-PARAMETER_ROOT = "/spotreg"
 # Deletion order: what holds others first.
 ORDER = (
     "spot-request",

@@ -12,7 +12,6 @@ import shlex
 from typing import Final
 
 from provisioning import names
-from provisioning.names import legacy_key_parameter as legacy_key_parameter  # provisioning.aws.legacy_user's
 from provisioning.render import paths
 from provisioning.render.boot_shell import (
     IMDS_FUNCTIONS,

@@ -23,8 +23,9 @@ from botocore.exceptions import ClientError
 
 from fixtures.booted_registry import Deployment, StackVariant, provision, stack_spec
 from provisioning import names
-from provisioning.aws.role import POLICY_NAME, canonical
+from provisioning.aws.role import canonical
 from provisioning.health import registry_url
+from provisioning.names import REGISTRY_POLICY_NAME
 from provisioning.rehearsal.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MotoServer
 from provisioning.rehearsal.world import World, answers
 from provisioning.render.boot_script import RETRY_ATTEMPTS
@@ -142,12 +143,12 @@ def test_a_role_without_ssm_get_parameter_fails_the_unit_naming_the_parameter_an
     admin_arn = deployment.clients.sts.get_caller_identity()["Arn"]
     assert admin_arn.endswith(f":user/{ADMIN}"), admin_arn
 
-    shipped = _document(iam.get_role_policy(RoleName=role, PolicyName=POLICY_NAME)["PolicyDocument"])
+    shipped = _document(iam.get_role_policy(RoleName=role, PolicyName=REGISTRY_POLICY_NAME)["PolicyDocument"])
     assert DENIED_ACTION in _actions(shipped), shipped
     granted = _judged_by_moto(shipped)
     denied = _without(granted, DENIED_ACTION)
     assert _actions(denied) == _actions(shipped) - {DENIED_ACTION}  # the rest of the role is kept
-    iam.put_role_policy(RoleName=role, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(denied))
+    iam.put_role_policy(RoleName=role, PolicyName=REGISTRY_POLICY_NAME, PolicyDocument=json.dumps(denied))
     trust = _document(iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"])
     iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(_trusting(trust, admin_arn)))
     _enforce_iam(world.moto)
@@ -196,6 +197,6 @@ def test_a_role_without_ssm_get_parameter_fails_the_unit_naming_the_parameter_an
     read = ("ssm", "get-parameter", "--name", parameter, "--with-decryption", "--query", "Parameter.Name")
     code, output = _aws_in_box(box, region, *read, "--output", "text")
     assert code != 0 and "AccessDenied" in output, output
-    iam.put_role_policy(RoleName=role, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(granted))
+    iam.put_role_policy(RoleName=role, PolicyName=REGISTRY_POLICY_NAME, PolicyDocument=json.dumps(granted))
     code, output = _aws_in_box(box, region, *read, "--output", "text")
     assert (code, output.strip()) == (0, parameter), output
