@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import ipaddress
-import secrets
 import shutil
 import tarfile
 import tempfile
@@ -29,17 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from provisioning.rehearsal import netns, overrides
+from provisioning.rehearsal import box_boot, netns, overrides
+from provisioning.rehearsal.box_boot import BootTimes
+from provisioning.rehearsal.box_network import BOX_LABEL, ROLE_LABEL, BoxError, BoxNetwork
 from provisioning.rehearsal.forward import Forwarder
 from provisioning.rehearsal.metadata_service import MetadataService
-from provisioning.render.paths import REGISTRY_UNIT
 
-BOX_LABEL: Final = "io.spotreg.box"  # value: the run that made it
-ROLE_LABEL: Final = "io.spotreg.box-role"  # holder | instance | network
 INSTANCE_LABEL: Final = "io.spotreg.box-instance"
 METADATA_ADDRESS: Final = "169.254.169.254"
 PRELOAD_DIR_IN_BOX: Final = "/var/lib/spotreg-box/images"
-SUBNET_POOL: Final = ipaddress.IPv4Network("10.213.0.0/16")
 
 #: Every capability but CAP_SYS_RESOURCE, which this kernel's bounding set lacks (so --privileged fails).
 CAPABILITIES: Final = (
@@ -50,49 +46,6 @@ CAPABILITIES: Final = (
 )  # fmt: skip
 
 
-class BoxError(RuntimeError):
-    """The box could not be started, or did not reach a state in time; the message says what it saw."""
-
-
-@dataclass
-class BoxNetwork:
-    """A Docker network this run created for its boxes: internal (no route off this machine)."""
-
-    docker: Any
-    name: str
-    subnet: ipaddress.IPv4Network
-
-    @classmethod
-    def create(cls, docker: Any, run_id: str) -> BoxNetwork:
-        """A new network on a free /24 of 10.213.0.0/16."""
-        from docker.errors import APIError
-
-        subnets = list(SUBNET_POOL.subnets(new_prefix=24))
-        rng = secrets.SystemRandom()
-        for subnet in rng.sample(subnets, 40):
-            name = f"spotreg-box-{run_id}-{subnet.network_address.packed[2]}"
-            ipam = {"Config": [{"Subnet": str(subnet), "Gateway": str(subnet.network_address + 1)}]}
-            try:
-                docker.api.create_network(
-                    name, driver="bridge", internal=True, ipam=ipam, labels={BOX_LABEL: run_id, ROLE_LABEL: "network"}
-                )
-            except APIError as error:  # a pool another network has: try another subnet
-                if "overlap" in str(error).lower() or "already" in str(error).lower():
-                    continue
-                raise
-            return cls(docker, name, subnet)
-        raise BoxError("no free /24 in 10.213.0.0/16 for a box network")
-
-    @property
-    def addresses(self) -> str:
-        """The CIDR moto's server draws public addresses from: the network's, past the gateway."""
-        return str(self.subnet)
-
-    def remove(self) -> None:
-        with contextlib.suppress(Exception):
-            self.docker.api.remove_network(self.name)
-
-
 @dataclass(frozen=True)
 class Preload:
     """An image the instance would pull: saved from this engine, loaded into the box's as ``target``."""
@@ -100,27 +53,6 @@ class Preload:
     archive: Path
     source: str
     target: str
-
-
-@dataclass
-class BootTimes:
-    """Seconds from the instance container's start to each phase of its boot."""
-
-    systemd: float | None = None
-    cloud_init: float | None = None
-    registry: float | None = None
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {"systemd_up": self.systemd, "cloud_init_done": self.cloud_init, "registry_healthy": self.registry}
-
-    def __str__(self) -> str:
-        """``systemd up 1.9 s, cloud-init done 6.3 s, registry healthy 9.9 s`` (phases without a time left out)."""
-        labels = {
-            "systemd_up": "systemd up",
-            "cloud_init_done": "cloud-init done",
-            "registry_healthy": "registry healthy",
-        }
-        return ", ".join(f"{labels[name]} {value:.1f} s" for name, value in self.as_dict().items() if value is not None)
 
 
 @dataclass
@@ -299,83 +231,8 @@ class InstanceBox:
         self, health_probe: Callable[[], bool], *, timeout: float = 120, say: Callable[[str], None] | None = None
     ) -> BootTimes:
         """Wait for the registry (``health_probe``); the seconds each boot phase took (also ``self.times``).
-
-        Only the probe and the container's state are polled (cheap: the boot has the CPU); systemd's and
-        cloud-init's moments are read afterwards from systemd's own timestamps (CLOCK_MONOTONIC, the
-        host's clock too): ``basic.target`` reached, ``cloud-final.service`` done."""
-        deadline = self.started_at + timeout
-        polls = unstarted = 0
-        while not health_probe():
-            if time.monotonic() > deadline:
-                raise BoxError(
-                    f"the box {self.name} did not boot to a healthy registry in {timeout:.0f} s" + self._why()
-                )
-            if not self.is_running():
-                raise BoxError(f"the box {self.name} stopped while booting")
-            polls += 1
-            if polls % 10 == 0:  # every 2 s: give up early on a boot that cannot succeed
-                unstarted = unstarted + 1 if self._check_boot_can_succeed() else 0
-                if unstarted >= 3:  # cloud-init finished 6 s ago and never started the unit
-                    raise BoxError("cloud-init finished, but the registry unit never started" + self._why())
-            time.sleep(0.2)
-        registry = time.monotonic() - self.started_at
-        reached = self._entered(["basic.target", "cloud-final.service"])
-        self.times = BootTimes(
-            systemd=reached.get("basic.target"), cloud_init=reached.get("cloud-final.service"), registry=registry
-        )
+        ``BoxError`` after ``timeout`` from the boot's start, or as soon as the boot cannot succeed."""
+        self.times = box_boot.wait_boot(self, health_probe, timeout)
         if say:
             say(f"  booted: {self.times}")
         return self.times
-
-    def _why(self) -> str:
-        return (
-            f"; cloud-init: {self.cloud_init_status().strip()}\nregistry unit:\n{self.journal(REGISTRY_UNIT)[-3000:]}"
-        )
-
-    def _check_boot_can_succeed(self) -> bool:
-        """Raise ``BoxError`` when the registry unit already failed (systemd restarted it): waiting longer
-        would not help. True when cloud-init has finished and the unit has not started."""
-        _, output = self.exec(
-            [
-                "sh",
-                "-c",
-                f"systemctl show -p NRestarts --value {REGISTRY_UNIT}; "
-                f"systemctl is-active {REGISTRY_UNIT}; "
-                "test -e /run/cloud-init/result.json && echo cloud-init-done",
-            ]
-        )
-        lines = output.split()
-        restarts = int(lines[0]) if lines and lines[0].isdigit() else 0
-        if restarts > 0:
-            raise BoxError(f"the box's registry unit failed and systemd restarted it {restarts} time(s)" + self._why())
-        return "cloud-init-done" in lines and "inactive" in lines
-
-    def _entered(self, units: list[str]) -> dict[str, float]:
-        """Seconds from this boot's start to each unit becoming active (absent: not active yet)."""
-        _, output = self.exec(["systemctl", "show", "-p", "Id,ActiveEnterTimestampMonotonic", *units])
-        entered: dict[str, float] = {}
-        unit = None
-        for line in output.splitlines():
-            key, _, value = line.partition("=")
-            if key == "Id":
-                unit = value
-            elif key == "ActiveEnterTimestampMonotonic" and unit and value.isdigit() and int(value) > 0:
-                seconds = int(value) / 1e6 - self.started_at
-                if seconds >= 0:
-                    entered[unit] = round(seconds, 2)
-        return entered
-
-
-def remove_boxes(docker: Any, run_id: str) -> list[str]:
-    """Remove the boxes and networks of run ``run_id``; the names removed."""
-    selector = f"{BOX_LABEL}={run_id}"
-    removed = []
-    for container in docker.containers.list(all=True, filters={"label": selector}):
-        with contextlib.suppress(Exception):
-            container.remove(force=True, v=True)
-            removed.append(container.name)
-    for network in docker.networks.list(filters={"label": selector}):
-        with contextlib.suppress(Exception):
-            network.remove()
-            removed.append(network.name)
-    return removed

@@ -118,7 +118,7 @@ def _teardown_on_signals() -> None:
 def down(say: Say) -> int:
     """Remove every rehearsal's boxes and networks (found by their labels) and its /etc/hosts lines."""
     from provisioning.rehearsal import hosts_file
-    from provisioning.rehearsal.instance_box import BOX_LABEL, remove_boxes
+    from provisioning.rehearsal.box_network import BOX_LABEL, remove_boxes
 
     docker = _docker()
     runs = {

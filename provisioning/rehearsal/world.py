@@ -22,7 +22,8 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from provisioning.health import HEALTHY_STATUSES, probe, registry_url
 from provisioning.rehearsal.box_image import ensure_box_image
-from provisioning.rehearsal.instance_box import BoxNetwork, InstanceBox, Preload
+from provisioning.rehearsal.box_network import BoxNetwork
+from provisioning.rehearsal.instance_box import InstanceBox, Preload
 from provisioning.rehearsal.metadata_service import MetadataService
 from provisioning.rehearsal.moto_server import MotoServer
 from provisioning.render.container import S3_ACCESS_KEY_ENV, S3_ENDPOINT_ENV, S3_SECRET_KEY_ENV

@@ -13,8 +13,8 @@ import pytest
 from fixtures.live_aws import endpoint_for
 from provisioning.health import registry_url
 from provisioning.rehearsal import box_image, hosts_file
+from provisioning.rehearsal.box_boot import BootTimes
 from provisioning.rehearsal.forward import Forwarder
-from provisioning.rehearsal.instance_box import BootTimes
 from provisioning.rehearsal.moto_server import MotoServer
 from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_ENVIRONMENT, render_unit_drop_in
 from provisioning.rehearsal.world import Endpoint

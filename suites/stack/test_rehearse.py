@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.rehearsal.instance_box import BOX_LABEL
+from provisioning.rehearsal.box_network import BOX_LABEL
 
 pytestmark = pytest.mark.stack
 
