@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from fixtures.live_aws import LiveRun
+from harness.live import RUN_ID_PATTERN, throwaway_bucket
 from provisioning.aws.sweeper import sweep
-from provisioning.live import RUN_ID_PATTERN, throwaway_bucket
 
 pytestmark = pytest.mark.live
 

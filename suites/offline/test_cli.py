@@ -11,8 +11,8 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from provisioning.cli import main
 from provisioning.render.policy import REGISTRY_S3_ACTIONS
+from spotreg.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spotreg.toml"
 BAD = """
@@ -101,9 +101,9 @@ def test_example_user_data_passes_cloud_init_schema(tmp_path: Path, capsys: pyte
 def test_aws_errors_become_exit_codes_not_tracebacks(
     error: Exception, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fail(args: object) -> int:
+    def fail(config: object) -> int:
         raise error
 
-    monkeypatch.setattr("provisioning.cli.cmd_validate", fail)
+    monkeypatch.setattr("spotreg.commands.validate", fail)
     assert main(["validate", "--config", str(EXAMPLE)]) == code
     assert "error:" in capsys.readouterr().err
