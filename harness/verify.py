@@ -164,7 +164,7 @@ def run_verify(
     env = {**os.environ, "SPOTREG_PHASES_DIR": str(phases_dir), "TESTCONTAINERS_RYUK_DISABLED": "true"}
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    code = run_to_the_end(command, env, _say, what="spotreg verify")
+    code = run_to_the_end(command, env, _say, what="the run")
     wall = time.perf_counter() - clock
     records = []
     for path in sorted(phases_dir.glob("*.jsonl")):
