@@ -11,8 +11,8 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from provisioning.render.policy import REGISTRY_S3_ACTIONS
 from provisioning.errors import AwsDenied, AwsFailed, PermissionDenied, from_aws_error
+from provisioning.render.policy import REGISTRY_S3_ACTIONS
 from spotreg.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spotreg.toml"
