@@ -15,7 +15,7 @@ pytest_plugins: list[str] = [
     "fixtures.test_images",
     "fixtures.registry_container",
     "fixtures.booted_registry",
-    "fixtures.live_aws",
+    "fixtures.live_aws.plugin",
 ]
 
 

@@ -1,14 +1,16 @@
 """What can go wrong when spotreg talks to AWS or to the registry, with what the CLI needs to say it.
 
 Every error is a `SpotregError`; each subclass carries the facts an operator needs (which field, which
-resource, which AWS action, what was last seen) and a suggested process exit code (`exit_code`), which
-the CLI may map as it documents.
+resource, which AWS action, what was last seen) and the process exit code the CLI ends with
+(`exit_code`); `from_aws_error` turns an AWS error that reached the top into the matching SpotregError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 
 class SpotregError(Exception):
@@ -166,3 +168,51 @@ class OwnershipError(SpotregError):
         self.kind = kind
         self.name = name
         super().__init__(f"{kind} {name!r} {detail}")
+
+
+class AwsDenied(PermissionDenied):
+    """AWS refused a call as not allowed (AccessDenied, UnauthorizedOperation, ...), or there were no
+    credentials to make it with: what the CLI says, exit code 3."""
+
+    def __init__(self, message: str, *, action: str = "", hint: str | None = None) -> None:
+        self.action = action
+        self.resource = ""
+        self.detail = message
+        SpotregError.__init__(self, message, hint=hint)
+
+
+class AwsFailed(SpotregError):
+    """AWS answered a call with an error spotreg has no better name for, or could not be reached."""
+
+
+# The codes AWS services deny a call with (provisioning.aws.tags.is_denied uses them too).
+DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden", "403", "AllAccessDisabled"}
+)
+
+
+def aws_error_code(error: ClientError) -> str:
+    """The error code AWS answered with (``AccessDenied``), or ``""``."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_denied_code(code: str) -> bool:
+    """Whether `code` denies the call: one of DENIED_CODES, or any code naming AccessDenied or
+    Unauthorized (services spell them variously)."""
+    return code in DENIED_CODES or "AccessDenied" in code or "Unauthorized" in code
+
+
+def from_aws_error(error: ClientError | BotoCoreError) -> SpotregError:
+    """The SpotregError an AWS error that reached the top amounts to (its `exit_code` is the CLI's):
+
+    - no credentials in the default chain: AwsDenied (3);
+    - an error code that denies the call (``is_denied_code``): AwsDenied (3);
+    - any other error answered, or AWS not reached: AwsFailed (1).
+    """
+    if isinstance(error, NoCredentialsError):
+        return AwsDenied(f"no AWS credentials in the default chain ({error})")
+    if isinstance(error, ClientError):
+        message = f"AWS refused {error.operation_name}: {error}"
+        denied = is_denied_code(aws_error_code(error))
+        return AwsDenied(message, action=error.operation_name) if denied else AwsFailed(message)
+    return AwsFailed(f"could not talk to AWS: {error}")

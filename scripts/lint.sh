@@ -8,6 +8,6 @@ bin=${SPOTREG_VENV:-.venv}/bin
 status=0
 echo "lint: ruff check ." >&2
 "$bin/ruff" check . || status=1
-echo "lint: mypy provisioning fixtures suites benchmarks conftest.py" >&2
-"$bin/mypy" provisioning fixtures suites benchmarks conftest.py || status=1
+echo "lint: mypy provisioning harness spotreg fixtures suites benchmarks conftest.py" >&2
+"$bin/mypy" provisioning harness spotreg fixtures suites benchmarks conftest.py || status=1
 exit "$status"

@@ -7,11 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from provisioning.errors import aws_error_code, is_denied_code
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
-
-DENIED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden", "403", "AllAccessDisabled"}
-)
 
 
 def aws_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -48,11 +45,11 @@ def stale_spotreg_tags(actual: Mapping[str, str], wanted: Mapping[str, str]) -> 
 
 
 def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
+    return aws_error_code(error)
 
 
 def is_denied(error: ClientError) -> bool:
-    return error_code(error) in DENIED_CODES
+    return is_denied_code(aws_error_code(error))
 
 
 def is_code(error: BaseException, *codes: str) -> bool:

@@ -1,6 +1,6 @@
 """One live run, phase by phase: spot request, boot, DNS, push and pull, teardown.
 
-Each test is one phase of the session's ``live_run`` (fixtures/live_aws.py) and takes it as its first
+Each test is one phase of the session's ``live_run`` (fixtures/live_aws/) and takes it as its first
 argument: the offline dress rehearsal (suites/stack/test_dress_rehearsal.py) calls these same functions,
 in this order, with a run against moto's server whose instance is an instance box booting the shipped user data.
 """
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from fixtures.live_aws import LiveRun
+from harness.live import RUN_ID_PATTERN, throwaway_bucket
 from provisioning.aws.sweeper import sweep
-from provisioning.live import RUN_ID_PATTERN, throwaway_bucket
 
 pytestmark = pytest.mark.live
 

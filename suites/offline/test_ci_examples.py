@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioning.cli import _parser
 from provisioning.spec import load_spec
+from spotreg.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "examples" / "ci"
@@ -97,7 +97,7 @@ def invocations(workflow: dict[str, Any], program: str) -> list[tuple[dict[str, 
 
 def spotreg_args(arguments: list[str]) -> argparse.Namespace:
     try:
-        return _parser().parse_args(arguments)
+        return build_parser().parse_args(arguments)
     except SystemExit as error:
         raise AssertionError(f"spotreg {shlex.join(arguments)}: the CLI rejects it (exit {error.code})") from None
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from provisioning.cli import main
+from provisioning.errors import AwsDenied, AwsFailed, PermissionDenied, from_aws_error
 from provisioning.render.policy import REGISTRY_S3_ACTIONS
+from spotreg.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spotreg.toml"
 BAD = """
@@ -95,15 +96,44 @@ def test_example_user_data_passes_cloud_init_schema(tmp_path: Path, capsys: pyte
     [
         (ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "CreateBucket"), 3),
         (ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "RunInstances"), 1),
+        (ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "RunInstances"), 3),
+        (ClientError({"Error": {"Code": "Forbidden", "Message": ""}}, "HeadBucket"), 3),
         (NoCredentialsError(), 3),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), 1),
     ],
 )
 def test_aws_errors_become_exit_codes_not_tracebacks(
     error: Exception, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fail(args: object) -> int:
+    def fail(config: object) -> int:
         raise error
 
-    monkeypatch.setattr("provisioning.cli.cmd_validate", fail)
+    monkeypatch.setattr("spotreg.commands.validate", fail)
     assert main(["validate", "--config", str(EXAMPLE)]) == code
     assert "error:" in capsys.readouterr().err
+
+
+def test_aws_errors_map_to_spotreg_errors_that_say_what_happened() -> None:
+    denied = from_aws_error(ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "CreateBucket"))
+    assert isinstance(denied, AwsDenied) and isinstance(denied, PermissionDenied) and denied.exit_code == 3
+    assert denied.action == "CreateBucket" and str(denied).startswith("AWS refused CreateBucket: ")
+    throttled = from_aws_error(ClientError({"Error": {"Code": "Throttling", "Message": "slow"}}, "RunInstances"))
+    assert isinstance(throttled, AwsFailed) and throttled.exit_code == 1
+    assert str(from_aws_error(NoCredentialsError())).startswith("no AWS credentials in the default chain")
+    unreachable = from_aws_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert isinstance(unreachable, AwsFailed) and str(unreachable).startswith("could not talk to AWS: ")
+
+
+def test_an_interrupted_command_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(config: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("spotreg.commands.validate", interrupted)
+    assert main(["validate", "--config", str(EXAMPLE)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_bad_usage_exits_2() -> None:
+    with pytest.raises(SystemExit) as usage:
+        main(["verify", "--offline", "--live"])
+    assert usage.value.code == 2

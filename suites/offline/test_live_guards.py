@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,17 +21,12 @@ import boto3
 import pytest
 from botocore.exceptions import NoCredentialsError
 
-from provisioning.aws.clients import make_clients
-from provisioning.cost import load_prices
-from provisioning.errors import WaitTimeout
-from provisioning.live import (
+from harness.live import (
     PASSWORD_ENV_PREFIX,
     RUN_ID_PATTERN,
     LiveRefused,
     NoCredentials,
     RunIdentity,
-    RunInterrupted,
-    TeardownRegistry,
     assert_throwaway,
     check_credentials,
     down_command,
@@ -44,6 +37,9 @@ from provisioning.live import (
     throwaway_bucket,
     wait_until_resolves,
 )
+from provisioning.aws.clients import make_clients
+from provisioning.cost import load_prices
+from provisioning.errors import WaitTimeout
 from provisioning.spec import apply_env_overrides, load_spec
 from suites.offline.conftest import build_spec, watch
 
@@ -125,7 +121,7 @@ def test_live_tests_are_skipped_without_the_opt_in(tmp_path):
 
 
 def test_verify_live_without_config_says_so(tmp_path):
-    done = run([sys.executable, "-m", "provisioning.cli", "verify", "--live", "--reports", str(tmp_path)], tmp_path)
+    done = run([sys.executable, "-m", "spotreg", "verify", "--live", "--reports", str(tmp_path)], tmp_path)
 
     assert done.returncode != 0
     assert "spotreg verify --live needs --config FILE" in done.stdout
@@ -260,60 +256,6 @@ def test_the_credentials_check_creates_nothing(clients):
         identity = check_credentials(clients)
     assert identity.account == "123456789012"
     assert log.names() == ["GetCallerIdentity"]
-
-
-# --- teardown on signals ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_interrupts_the_run_and_the_teardown_runs_once(signum):
-    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    said: list[str] = []
-    ran: list[str] = []
-    registry = TeardownRegistry(say=said.append)
-    registry.register("first made", lambda: ran.append("first"))
-
-    def last_made() -> None:
-        ran.append("last")
-        signal.raise_signal(signum)  # a second signal during the teardown: ignored, the teardown goes on
-
-    registry.register("last made", last_made)
-
-    with pytest.raises(RunInterrupted) as caught, registry.armed():
-        assert registry.handlers_installed
-        signal.raise_signal(signum)
-        time.sleep(5)  # never reached: the handler interrupts here
-        pytest.fail("the signal did not interrupt the run")
-
-    assert caught.value.signum == signum
-    assert ran == ["last", "first"]  # last registered, first undone; each once
-    assert registry.pending == () and all(r.error is None for r in registry.results)
-    assert any("the teardown is under way" in line for line in said)
-    assert {s: signal.getsignal(s) for s in before} == before
-    assert not registry.handlers_installed
-
-
-def test_a_failing_teardown_action_does_not_stop_the_others():
-    ran: list[str] = []
-    registry = TeardownRegistry()
-    registry.register("bucket", lambda: ran.append("bucket"))
-    registry.register("instance", lambda: 1 / 0)
-
-    results = registry.run()
-    registry.close()
-
-    assert ran == ["bucket"]
-    assert [(r.name, r.error is None) for r in results] == [("instance", False), ("bucket", True)]
-    assert "ZeroDivisionError" in str(results[0])
-
-
-def test_disarm_keeps_everything():
-    ran: list[str] = []
-    registry = TeardownRegistry()
-    registry.register("down", lambda: ran.append("down"))
-    assert registry.disarm() == ("down",)
-    assert registry.run() == [] and ran == []
-    registry.close()
 
 
 # --- DNS -------------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from provisioning.history import append_history, read_history
-from provisioning.report_html import render_report_html, write_reports
+from harness.history import append_history, read_history
+from harness.report_html import render_report_html, write_reports
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = (

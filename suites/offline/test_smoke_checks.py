@@ -1,4 +1,4 @@
-"""The smoke checks (provisioning.smoke) against real registries on 127.0.0.1, and the smoke suite end to end.
+"""The smoke checks (harness.smoke) against real registries on 127.0.0.1, and the smoke suite end to end.
 
 Registries come from the stack's registry image (distribution 2.8.2) on the host network, each with a
 config written here: filesystem storage in a temporary directory, htpasswd auth, deletes enabled, TLS
@@ -31,9 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fixtures.loopback import LOOPBACK, free_port
 from fixtures.registry_container import Mount, PortTaken, RegistryContainer
-from provisioning import smoke
-from provisioning.render.tls import render_selfsigned
-from provisioning.smoke import (
+from harness import smoke
+from harness.registry_api import IMAGE_CONFIG, LAYER_TAR_GZIP, MANIFEST_V2, sha256_digest
+from harness.smoke import (
     ANONYMOUS_REFUSED,
     AUTH_CHALLENGE,
     CHECK_NAMES,
@@ -51,6 +51,7 @@ from provisioning.smoke import (
     run_smoke,
     target_from_environ,
 )
+from provisioning.render.tls import render_selfsigned
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 USER = "smoke"
@@ -262,7 +263,7 @@ def test_round_trip_leaves_nothing_behind_and_is_unique(good: Registry, pki: Pki
     auth, verify = (USER, PASSWORD), str(pki.ca_file)
     manifest = requests.get(
         target.url(f"/v2/{image.repository}/manifests/{image.manifest_digest}"),
-        headers={"Accept": smoke.MANIFEST_V2},
+        headers={"Accept": MANIFEST_V2},
         auth=auth,
         verify=verify,
         timeout=10,
@@ -448,12 +449,12 @@ def _handler(fake: FakeRegistry, server: str) -> type[BaseHTTPRequestHandler]:
                 fake.blobs[digest] = body
                 self.reply(201, headers={"Docker-Content-Digest": digest})
             elif self.command == "PUT" and parts[-2] == "manifests":
-                digest = smoke.sha256_digest(body)
+                digest = sha256_digest(body)
                 fake.manifests[parts[-1]] = fake.manifests[digest] = body
                 self.reply(201, headers={"Docker-Content-Digest": digest})
             elif self.command == "GET" and parts[-2] == "manifests" and parts[-1] in fake.manifests:
                 manifest = fake.manifests[parts[-1]]
-                self.reply(200, manifest, {"Docker-Content-Digest": smoke.sha256_digest(manifest)})
+                self.reply(200, manifest, {"Docker-Content-Digest": sha256_digest(manifest)})
             elif self.command == "GET" and parts[-2] == "blobs" and fake.redirect_blobs:
                 storage = f"http://{LOOPBACK}:{fake.storage_port}/bucket/{parts[-1]}?X-Amz-Signature=fake"
                 self.reply(307, headers={"Location": storage})
@@ -608,9 +609,9 @@ def test_smoke_images_are_unique_and_self_consistent() -> None:
     assert first.repository != second.repository and first.tag != second.tag
     assert first.layer_digest != second.layer_digest
     manifest = json.loads(first.manifest)
-    assert manifest["mediaType"] == smoke.MANIFEST_V2
-    config = {"mediaType": smoke.IMAGE_CONFIG, "size": len(first.config), "digest": first.config_digest}
-    layer = {"mediaType": smoke.LAYER_TAR_GZIP, "size": len(first.layer), "digest": first.layer_digest}
+    assert manifest["mediaType"] == MANIFEST_V2
+    config = {"mediaType": IMAGE_CONFIG, "size": len(first.config), "digest": first.config_digest}
+    layer = {"mediaType": LAYER_TAR_GZIP, "size": len(first.layer), "digest": first.layer_digest}
     assert (manifest["config"], manifest["layers"]) == (config, [layer])
     assert first.repository.startswith("spotreg-smoke/") and first.tag.startswith("smoke-")
 

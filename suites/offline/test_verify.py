@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.cli import main
+from spotreg.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def test_verify_that_collects_no_test_fails(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_box_phases_are_summarised_apart_from_the_run_phases() -> None:
-    from provisioning.verify import summarize_boot_phases
+    from harness.verify import summarize_boot_phases
 
     records = [{"phase": "box:registry_healthy", "seconds": s, "bytes": 0, "test": "t"} for s in (6.0, 9.5, 7.0)] + [
         {"phase": "push", "seconds": 1.0, "bytes": 10, "test": "t"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.smoke import (
+from harness.smoke import (
     DEFAULT_MIN_CERT_DAYS,
     CheckResult,
     SmokeConfigError,

@@ -1,4 +1,4 @@
-"""The smoke tier: one test per check of a deployed registry (provisioning.smoke).
+"""The smoke tier: one test per check of a deployed registry (harness.smoke).
 
 Each test fails with the check's one-line verdict (``FAIL auth-challenge: ...``) as its message.
 """
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from provisioning.smoke import (
+from harness.smoke import (
     CheckResult,
     SmokeTarget,
     check_anonymous_refused,

@@ -55,14 +55,14 @@ from fixtures.live_aws import (
     unanswered_boot,
 )
 from fixtures.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MotoServer
+from harness.live import throwaway_bucket
 from provisioning.aws.clients import AwsClients, make_clients
 from provisioning.aws.sweeper import sweep
-from provisioning.cli import main as spotreg
 from provisioning.inventory import take_inventory
-from provisioning.live import throwaway_bucket
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
 from provisioning.rehearsal.world import World
 from provisioning.render.paths import REGISTRY_UNIT
+from spotreg.cli import main as spotreg
 from suites.live import test_live_run as live_suite
 from suites.stack.request_watchers import BoxRequests, Route53Changes
 

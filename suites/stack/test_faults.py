@@ -20,10 +20,10 @@ import pytest
 
 from fixtures.booted_registry import Deployment
 from fixtures.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY
-from fixtures.registry_api import RegistryApiError, sha256_digest
 from fixtures.round_trip import RoundTrip, assert_identical, check_layers, forget_locally, pull, push, round_trip
 from fixtures.s3_backend import S3Backend
 from fixtures.test_images import MiB
+from harness.registry_api import RegistryApiError, sha256_digest
 from provisioning.render.paths import HTTP_SECRET_PATH, REGISTRY_UNIT
 
 pytestmark = pytest.mark.stack

@@ -26,7 +26,7 @@ HOSTNAME = "registry.example.com"  # the example's dns.hostname
 
 
 def _spotreg(*args: str) -> list[str]:
-    return [sys.executable, "-m", "provisioning.cli", *args]
+    return [sys.executable, "-m", "spotreg", *args]
 
 
 def _lines(stream) -> queue.Queue[str]:

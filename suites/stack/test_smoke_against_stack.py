@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.booted_registry import USER, BootedRegistry
-from provisioning.smoke import (
+from harness.smoke import (
     CHECK_NAMES,
     PASSWORD_ENV,
     TLS_CHAIN,

@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from provisioning.history import HISTORY_FILE, append_history, read_history
+from harness.history import HISTORY_FILE, append_history, read_history
 
 PHASE_ORDER = ("provision", "boot", "push", "pull", "teardown")
 # where other phase names a run may record go between those (unknown names go before teardown)

@@ -2,38 +2,52 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from provisioning.report_html import write_reports
+from harness.report_html import write_reports
+from harness.smoke import DEFAULT_MIN_CERT_DAYS
+from harness.teardown import run_to_the_end
 
 PYTEST_NO_TESTS = 5
 MIB = 1024 * 1024
 
+Tier = Literal["offline", "live", "smoke"]
 
-def _target(args: argparse.Namespace) -> tuple[str, list[str]]:
+
+@dataclass(frozen=True)
+class SmokeOptions:
+    """How the smoke tier checks its endpoint: the CA to trust, the certificate's margin, plain http."""
+
+    ca: Path | None = None
+    min_cert_days: int = DEFAULT_MIN_CERT_DAYS
+    insecure_http: bool = False
+
+
+def _target(tier: Tier, config: Path | None, endpoint: str | None, smoke: SmokeOptions) -> tuple[str, list[str]]:
     """The target's name and the pytest arguments that select it."""
-    if args.live:
-        if args.config is None:
+    if tier == "live":
+        if config is None:
             raise SystemExit("spotreg verify --live needs --config FILE")
-        return "live", ["suites/live", "--live", "--config", str(args.config)]
-    if args.endpoint:
-        smoke = ["suites/smoke", "--endpoint", args.endpoint, f"--smoke-min-cert-days={args.smoke_min_cert_days}"]
-        smoke += [f"--smoke-ca={args.smoke_ca}"] if args.smoke_ca else []
-        smoke += ["--smoke-insecure-http"] if args.smoke_insecure_http else []
-        return "smoke", smoke
+        return "live", ["suites/live", "--live", "--config", str(config)]
+    if tier == "smoke":
+        if not endpoint:
+            raise SystemExit("spotreg verify of a deployed registry needs --endpoint HOST[:PORT]")
+        selection = ["suites/smoke", "--endpoint", endpoint, f"--smoke-min-cert-days={smoke.min_cert_days}"]
+        selection += [f"--smoke-ca={smoke.ca}"] if smoke.ca else []
+        selection += ["--smoke-insecure-http"] if smoke.insecure_http else []
+        return "smoke", selection
     # one worker more than cores: the stack's tests mostly wait (boots, retries, restarts)
     workers = str(min(3, (os.cpu_count() or 1) + 1))
     return "offline", ["suites/offline", "suites/stack", "-n", workers, "--dist", "loadgroup"]
@@ -91,21 +105,8 @@ def summarize_phases(records: list[dict[str, Any]]) -> dict[str, dict[str, float
     return summary
 
 
-def _run_to_the_end(command: list[str], env: dict[str, str]) -> int:
-    """Run pytest and wait for it even when interrupted: its finalizers tear live resources down.
-
-    Ctrl-C reaches pytest too (same process group); SIGTERM is passed on to it. Either way we wait.
-    """
-    child = subprocess.Popen(command, env=env)
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
-    try:
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:
-                print("spotreg verify: interrupted; waiting for the tests' teardown", file=sys.stderr)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _say(line: str) -> None:
+    print(f"spotreg verify: {line}", file=sys.stderr, flush=True)
 
 
 EXAMPLE_CONFIG = Path("examples/spotreg.toml")
@@ -143,19 +144,27 @@ def _monthly_cost(config: Path | None) -> dict[str, Any] | None:
     return {"config": str(path), **estimate.to_dict()}
 
 
-def run_verify(args: argparse.Namespace) -> int:
-    """Run pytest for the chosen target, then write summary.json next to junit.xml."""
-    reports: Path = args.reports
+def run_verify(
+    tier: Tier,
+    *,
+    reports: Path,
+    config: Path | None = None,
+    endpoint: str | None = None,
+    smoke: SmokeOptions | None = None,
+    pytest_args: Sequence[str] = (),
+) -> int:
+    """Run pytest for `tier` (its suites, waited for to the end of their teardown even when
+    interrupted), then write summary.json next to junit.xml, the history and the HTML report."""
+    target, selection = _target(tier, config, endpoint, smoke or SmokeOptions())
     phases_dir = reports / "phases"
     shutil.rmtree(phases_dir, ignore_errors=True)
     phases_dir.mkdir(parents=True, exist_ok=True)
-    target, selection = _target(args)
     junit = reports / "junit.xml"
-    command = [sys.executable, "-m", "pytest", *selection, f"--junitxml={junit}", *args.pytest_args]
+    command = [sys.executable, "-m", "pytest", *selection, f"--junitxml={junit}", *pytest_args]
     env = {**os.environ, "SPOTREG_PHASES_DIR": str(phases_dir), "TESTCONTAINERS_RYUK_DISABLED": "true"}
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    code = _run_to_the_end(command, env)
+    code = run_to_the_end(command, env, _say, what="the run")
     wall = time.perf_counter() - clock
     records = []
     for path in sorted(phases_dir.glob("*.jsonl")):
@@ -174,7 +183,7 @@ def run_verify(args: argparse.Namespace) -> int:
         "phases": summarize_phases([r for r in records if not r["phase"].startswith(BOX_PHASE_PREFIX)]),
         "boot_phases": summarize_boot_phases(records),
         "bytes_moved": sum(r["bytes"] for r in records),
-        "cost": _monthly_cost(args.config),
+        "cost": _monthly_cost(config),
         "command": command,
     }
     (reports / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

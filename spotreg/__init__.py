@@ -1,0 +1,1 @@
+"""The `spotreg` command line, above the product (``provisioning``) and the harness (``harness``)."""

@@ -1,0 +1,199 @@
+"""Each `spotreg` command as a typed function of its options; what it prints goes to stdout, progress
+and notes to stderr. Errors are raised (SpotregError and its kinds): the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from rich.console import Console
+
+from provisioning.spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from harness.verify import SmokeOptions, Tier
+    from provisioning.provisioner import Provisioner
+
+Artifact = Literal["userdata", "policy", "registry-config", "security-group"]
+ARTIFACTS: tuple[Artifact, ...] = ("userdata", "policy", "registry-config", "security-group")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def say(line: str) -> None:
+    """Progress and notes: on stderr, dimmed, never read as markup."""
+    err.print(line, style="dim", markup=False)
+
+
+def tell(line: str) -> None:
+    """A result line on stdout, never read as markup."""
+    out.print(line, markup=False)
+
+
+def _rendered(spec: Spec, artifact: Artifact) -> str:
+    if artifact == "userdata":
+        from provisioning.render.tls import render_selfsigned
+        from provisioning.render.user_data import render_user_data
+
+        if spec.tls.mode != "selfsigned":
+            return render_user_data(spec)
+        # `up` makes the certificate once and keeps its key in SSM; here a fresh one stands in for it.
+        say("note: a fresh self-signed certificate stands in for the one 'up' makes")
+        names = [spec.dns.hostname] if spec.dns.hostname else ["localhost"]
+        material = render_selfsigned(names, now=datetime.now(UTC))
+        return render_user_data(spec, server_cert_pem=material.server_cert_pem)
+    if artifact == "policy":
+        from provisioning.render.policy import render_registry_policy
+
+        account = os.environ.get("SPOTREG_ACCOUNT_ID", "123456789012")
+        return json.dumps(render_registry_policy(spec, account), indent=2) + "\n"
+    if artifact == "registry-config":
+        from provisioning.render.registry_config import render_registry_config
+
+        return render_registry_config(spec)
+    from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
+
+    return json.dumps(to_ip_permissions(render_ingress_rules(spec)), indent=2) + "\n"
+
+
+def render(config: Path, artifact: Artifact) -> int:
+    """`spotreg render ARTIFACT`: the artifact exactly as it is shipped, on stdout."""
+    sys.stdout.write(_rendered(load_spec(config), artifact))
+    return 0
+
+
+def validate(config: Path) -> int:
+    """`spotreg validate`: the configuration is valid (InputError lists every problem otherwise)."""
+    spec = load_spec(config)
+    out.print(f"{config}: valid (deployment {spec.deployment.name!r} in {spec.deployment.region})")
+    return 0
+
+
+def _provisioner(config: Path, endpoint_url: str | None) -> Provisioner:
+    from provisioning.aws.clients import make_clients
+    from provisioning.provisioner import Provisioner
+
+    spec = load_spec(config)
+    clients = make_clients(spec.deployment.region, endpoint_url=endpoint_url)
+    return Provisioner(spec, clients, progress=lambda message: say(f"· {message}"))
+
+
+def plan(config: Path, endpoint_url: str | None) -> int:
+    """`spotreg plan`: what `up` would create or change; changes nothing."""
+    out.print(str(_provisioner(config, endpoint_url).plan()))
+    return 0
+
+
+def inventory(config: Path, endpoint_url: str | None) -> int:
+    """`spotreg inventory`: every resource of the deployment, found by its tags."""
+    out.print(str(_provisioner(config, endpoint_url).inventory()))
+    return 0
+
+
+def up(config: Path, endpoint_url: str | None, *, legacy_access_key: bool, wait_healthy: float | None) -> int:
+    """`spotreg up`: create or correct every resource, then say where the instance was placed and why."""
+    provisioner = _provisioner(config, endpoint_url)
+    out.print(str(provisioner.up(legacy_access_key=legacy_access_key, wait_healthy=wait_healthy)))
+    if provisioner.last_up is not None:
+        out.print(f"placement: {provisioner.last_up.placement}")
+    return 0
+
+
+def status(config: Path, endpoint_url: str | None, *, health_timeout: float | None) -> int:
+    """`spotreg status`: the deployment, its instance, address, DNS and (unless on moto) its health."""
+    if endpoint_url and health_timeout:
+        # moto's instances have made-up public addresses: probing them would send traffic off this machine.
+        say("note: no health probe with --endpoint-url (the instance's address is not real)")
+        health_timeout = None
+    out.print(str(_provisioner(config, endpoint_url).status(health_timeout=health_timeout)))
+    return 0
+
+
+def down(config: Path, endpoint_url: str | None, *, delete_data: bool) -> int:
+    """`spotreg down`: remove the deployment; the bucket and its images too only with `delete_data`."""
+    out.print(str(_provisioner(config, endpoint_url).down(delete_data=delete_data)))
+    return 0
+
+
+def sweep(
+    region: str, endpoint_url: str | None, *, run_id: str | None, expired_before: str | None, delete: bool
+) -> int:
+    """`spotreg sweep`: resources left by test runs, by their tags; removed only with `delete`."""
+    from provisioning.aws.clients import make_clients
+    from provisioning.provisioner import sweep as sweep_test_runs
+
+    clients = make_clients(region, endpoint_url=endpoint_url)
+    found = sweep_test_runs(clients, run_id=run_id, expired_before=expired_before, dry_run=not delete)
+    for item in found:
+        out.print(str(item))
+    verb = "removed" if delete else "would remove (dry run; add --delete)"
+    out.print(f"{len(found)} resource(s) {verb}")
+    return 0
+
+
+def cost(
+    config: Path,
+    *,
+    prices: Path | None,
+    stored_gib: Decimal,
+    pushes_per_month: int,
+    pulls_per_month: int,
+    egress_gib: Decimal,
+    instance_type: str | None,
+    spot_price: Decimal | None,
+    spot_history: bool,
+    endpoint_url: str | None,
+    as_json: bool,
+) -> int:
+    """`spotreg cost`: the monthly estimate with its line items, as a table or JSON."""
+    from provisioning.cost import cmd_cost
+
+    # provisioning.cost still reads its options from a Namespace: this is the one place they are handed over
+    options = argparse.Namespace(
+        config=config,
+        prices=prices,
+        stored_gib=stored_gib,
+        pushes_per_month=pushes_per_month,
+        pulls_per_month=pulls_per_month,
+        egress_gib=egress_gib,
+        instance_type=instance_type,
+        spot_price=spot_price,
+        spot_history=spot_history,
+        endpoint_url=endpoint_url,
+        json=as_json,
+    )
+    return cmd_cost(options)
+
+
+def rehearse(config: Path | None, *, down: bool, registry_image: str | None, etc_hosts: bool, timeout: float) -> int:
+    """`spotreg rehearse`: deploy `config` on this machine until Ctrl-C (or remove every rehearsal: `down`)."""
+    from provisioning.rehearsal.rehearse import rehearse as rehearse_here
+
+    # rehearse() still reads its options from a Namespace: this is the one place they are handed over
+    options = argparse.Namespace(
+        config=config, down=down, registry_image=registry_image, etc_hosts=etc_hosts, timeout=timeout
+    )
+    return rehearse_here(options, say=say, tell=tell)
+
+
+def verify(
+    tier: Tier,
+    *,
+    config: Path | None,
+    endpoint: str | None,
+    reports: Path,
+    smoke: SmokeOptions,
+    pytest_args: Sequence[str],
+) -> int:
+    """`spotreg verify`: a tier's suites, then reports/ (the exit code is pytest's, 1 when nothing ran)."""
+    from harness.verify import run_verify
+
+    return run_verify(tier, reports=reports, config=config, endpoint=endpoint, smoke=smoke, pytest_args=pytest_args)
