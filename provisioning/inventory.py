@@ -16,12 +16,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioning import names
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.elastic_ip import deployment_addresses
 from provisioning.aws.instance import live_instances, open_spot_requests
 from provisioning.aws.role import canonical
 from provisioning.aws.security_group import atoms
 from provisioning.aws.tags import deployment_filter, error_code, tag_dict
+from provisioning.clients import AwsClients
 from provisioning.dns.route53 import marked_records, records_at
 from provisioning.names import TAG_DEPLOYMENT
 

@@ -6,10 +6,23 @@ from a deployment's name alone (what `status`, `down` and the sweeper look for w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from typing import Final, Protocol
 
-if TYPE_CHECKING:
-    from provisioning.spec import Spec
+
+class _Deployment(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class NamedSpec(Protocol):
+    """What names need of a spec (provisioning.spec.Spec): its deployment's name and its tags."""
+
+    @property
+    def deployment(self) -> _Deployment: ...
+
+    @property
+    def tags(self) -> Mapping[str, str]: ...
 
 TAG_PREFIX: Final = "spotreg:"  # tag keys below it are spotreg's own; a spec may not set them
 TAG_DEPLOYMENT: Final = f"{TAG_PREFIX}deployment"
@@ -52,52 +65,52 @@ def deployment_legacy_user_name(deployment: str) -> str:
 # --- from a spec ----------------------------------------------------------------------------------
 
 
-def resource_name(spec: Spec) -> str:
+def resource_name(spec: NamedSpec) -> str:
     """The Name of every IAM/EC2 resource of this deployment."""
     return deployment_resource_name(spec.deployment.name)
 
 
-def parameter_prefix(spec: Spec) -> str:
+def parameter_prefix(spec: NamedSpec) -> str:
     """SSM parameters of this deployment live below this path."""
     return deployment_parameter_prefix(spec.deployment.name)
 
 
-def htpasswd_parameter(spec: Spec) -> str:
+def htpasswd_parameter(spec: NamedSpec) -> str:
     """The registry's htpasswd file (SecureString)."""
     return f"{parameter_prefix(spec)}/htpasswd"
 
 
-def tls_key_parameter(spec: Spec) -> str:
+def tls_key_parameter(spec: NamedSpec) -> str:
     """The self-signed server key (SecureString): fetched by the instance at boot."""
     return f"{parameter_prefix(spec)}/tls-key"
 
 
-def tls_cert_parameter(spec: Spec) -> str:
+def tls_cert_parameter(spec: NamedSpec) -> str:
     """The self-signed server certificate (public), kept so that a second `up` re-uses it."""
     return f"{parameter_prefix(spec)}/tls-cert"
 
 
-def tls_ca_parameter(spec: Spec) -> str:
+def tls_ca_parameter(spec: NamedSpec) -> str:
     """The self-signed CA certificate (public): what clients put in certs.d/<host>/ca.crt."""
     return f"{parameter_prefix(spec)}/tls-ca"
 
 
-def dns_password_parameter(spec: Spec) -> str:
+def dns_password_parameter(spec: NamedSpec) -> str:
     """The Namecheap dynamic DNS password (SecureString): read by the instance at boot."""
     return f"{parameter_prefix(spec)}/dns-password"
 
 
-def legacy_user_name(spec: Spec) -> str:
+def legacy_user_name(spec: NamedSpec) -> str:
     """The IAM user of legacy mode (`up(legacy_access_key=True)`)."""
     return deployment_legacy_user_name(spec.deployment.name)
 
 
-def legacy_key_parameter(spec: Spec) -> str:
+def legacy_key_parameter(spec: NamedSpec) -> str:
     """Where legacy mode stores the IAM user's access key, as JSON: the boot script reads it there."""
     return f"{parameter_prefix(spec)}/legacy-access-key"
 
 
-def deployment_tags(spec: Spec, run_id: str | None = None, expires: str | None = None) -> dict[str, str]:
+def deployment_tags(spec: NamedSpec, run_id: str | None = None, expires: str | None = None) -> dict[str, str]:
     """Tags every resource carries: the user's, then spotreg's own (which win)."""
     tags = dict(spec.tags)
     tags["Name"] = resource_name(spec)

@@ -18,27 +18,27 @@ from botocore.exceptions import BotoCoreError, ClientError
 from provisioning import names
 from provisioning.aws.addresses import public_addresses
 from provisioning.aws.bucket import BucketStep
-from provisioning.aws.clients import AwsClients, make_clients
 from provisioning.aws.elastic_ip import AddressStep
 from provisioning.aws.image import ImageStep
 from provisioning.aws.instance import InstanceStep, live_instances
 from provisioning.aws.legacy_user import LegacyUserStep
 from provisioning.aws.parameters import ParametersStep
-from provisioning.aws.records import InstanceFacts
 from provisioning.aws.role import RoleStep
 from provisioning.aws.security_group import SecurityGroupStep
-from provisioning.aws.sweeper import Found, sweep
 from provisioning.aws.tags import is_denied
+from provisioning.clients import AwsClients, make_clients
 from provisioning.dns.route53 import records_at
 from provisioning.dns.step import DnsStep
 from provisioning.errors import PermissionDenied, SpotregError, StepFailed
 from provisioning.health import Healthy, api_url
 from provisioning.health.deployment import wait_for_deployment
 from provisioning.inventory import Inventory, take_inventory
+from provisioning.records import InstanceFacts
 from provisioning.results import Plan, Removed, Status, UpReport
 from provisioning.secrets import resolve_secrets
 from provisioning.spec import Spec
 from provisioning.step import Context, Run, Step
+from provisioning.sweeper import Found, sweep
 from provisioning.waits import Progress, Waits
 
 __all__ = [

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioning.aws.records import InstanceFacts, Launched
 from provisioning.changes import Change
 from provisioning.health import Healthy
 from provisioning.inventory import Inventory
+from provisioning.records import InstanceFacts, Launched
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from provisioning.aws.clients import AwsClients
-from provisioning.aws.records import Address, InstanceFacts, Launched, StoredParameter
 from provisioning.changes import Change
+from provisioning.clients import AwsClients
+from provisioning.records import Address, InstanceFacts, Launched, StoredParameter
 from provisioning.secrets import Secrets
 from provisioning.spec import Spec
 from provisioning.waits import Progress, Waits

@@ -78,7 +78,7 @@ def validate(config: Path) -> int:
 
 
 def _provisioner(config: Path, endpoint_url: str | None) -> Provisioner:
-    from provisioning.aws.clients import make_clients
+    from provisioning.clients import make_clients
     from provisioning.provisioner import Provisioner
 
     spec = load_spec(config)
@@ -127,7 +127,7 @@ def sweep(
     region: str, endpoint_url: str | None, *, run_id: str | None, expired_before: str | None, delete: bool
 ) -> int:
     """`spotreg sweep`: resources left by test runs, by their tags; removed only with `delete`."""
-    from provisioning.aws.clients import make_clients
+    from provisioning.clients import make_clients
     from provisioning.provisioner import sweep as sweep_test_runs
 
     clients = make_clients(region, endpoint_url=endpoint_url)

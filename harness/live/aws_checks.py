@@ -11,9 +11,9 @@ from datetime import datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 from harness.live.names import iso_utc
-from provisioning.aws.clients import AwsClients
-from provisioning.aws.sweeper import Found, failed, sweep
+from provisioning.clients import AwsClients
 from provisioning.errors import SpotregError
+from provisioning.sweeper import Found, failed, sweep
 from provisioning.waits import Progress, Waits, poll_until
 
 # --- credentials -----------------------------------------------------------------------------------------

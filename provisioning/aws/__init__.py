@@ -4,7 +4,3 @@ image, instance), each ending in a class of the step shape (provisioning/step.py
 Every `apply` looks before it creates (by tag or by the deployment's deterministic names) and corrects
 what differs; every `remove` removes only what carries this deployment's tags or names.
 """
-
-from provisioning.aws.clients import AwsClients, make_clients
-
-__all__ = ["AwsClients", "make_clients"]

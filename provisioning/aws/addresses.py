@@ -6,7 +6,7 @@ from typing import Any
 
 from provisioning.aws.elastic_ip import deployment_addresses
 from provisioning.aws.instance import live_instances
-from provisioning.aws.records import InstanceFacts
+from provisioning.records import InstanceFacts
 from provisioning.step import Run
 from provisioning.waits import poll_until
 

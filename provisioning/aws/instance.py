@@ -8,13 +8,13 @@ import binascii
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.launch import KIND, LaunchInputs, launch, launch_candidates
-from provisioning.aws.records import InstanceFacts
 from provisioning.aws.tags import deployment_filter
 from provisioning.changes import Change
+from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem
 from provisioning.names import resource_name
+from provisioning.records import InstanceFacts
 from provisioning.render.user_data import render_user_data
 from provisioning.rules import architecture_of
 from provisioning.spec import Spec

@@ -12,13 +12,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.clients import AwsClients
-from provisioning.aws.records import InstanceFacts, Launched
 from provisioning.aws.spot_prices import price_rows
 from provisioning.aws.tags import ec2_tag_specifications, error_code
 from provisioning.changes import Change
+from provisioning.clients import AwsClients
 from provisioning.errors import CapacityError, LaunchAttempt
 from provisioning.placement import Choice, launch_order, rank_placements, unpriced_order
+from provisioning.records import InstanceFacts, Launched
 from provisioning.render.launch import TAGGED_RESOURCES, render_launch_parameters
 from provisioning.spec import Spec
 from provisioning.waits import Progress, Waits, retry_on

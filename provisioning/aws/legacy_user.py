@@ -14,14 +14,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.parameters import parameter_tags
-from provisioning.aws.records import StoredParameter
 from provisioning.aws.role import canonical
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, tag_dict
 from provisioning.changes import Change
+from provisioning.clients import AwsClients
 from provisioning.errors import OwnershipError
 from provisioning.names import LEGACY_POLICY_NAME, legacy_key_parameter, legacy_user_name
+from provisioning.records import StoredParameter
 from provisioning.render.policy import REGISTRY_S3_ACTIONS, bucket_arns
 from provisioning.spec import Spec
 from provisioning.step import Context, Run

@@ -14,10 +14,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioning import names
-from provisioning.aws.records import StoredParameter
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 from provisioning.changes import Change
 from provisioning.names import parameter_prefix
+from provisioning.records import StoredParameter
 from provisioning.render.tls import reuse_or_renew
 from provisioning.secrets import htpasswd_matches, make_htpasswd
 from provisioning.spec import Spec

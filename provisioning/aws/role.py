@@ -9,9 +9,9 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 from provisioning.changes import Change
+from provisioning.clients import AwsClients
 from provisioning.errors import OwnershipError
 from provisioning.names import REGISTRY_POLICY_NAME, resource_name
 from provisioning.render.policy import render_assume_role_policy, render_registry_policy

@@ -9,7 +9,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.tags import (
     aws_tags,
     belongs_to,
@@ -20,6 +19,7 @@ from provisioning.aws.tags import (
     tag_dict,
 )
 from provisioning.changes import Change
+from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem, OwnershipError, WaitTimeout
 from provisioning.names import resource_name
 from provisioning.render.security_group import render_ingress_rules, to_ip_permissions

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.aws.records import Address
 from provisioning.changes import Change
 from provisioning.errors import SpotregError
+from provisioning.records import Address
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
 from provisioning.waits import Progress, Waits, poll_until

@@ -10,8 +10,8 @@ from pathlib import Path
 import requests
 from botocore.exceptions import ClientError
 
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.parameters import read_deployment_parameters
+from provisioning.clients import AwsClients
 from provisioning.errors import SpotregError
 from provisioning.health.endpoint import api_url, server_name
 from provisioning.health.probe import Healthy, wait_until_healthy

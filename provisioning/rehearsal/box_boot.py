@@ -10,13 +10,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from provisioning.errors import WaitTimeout
 from provisioning.rehearsal.box_network import BoxError
 from provisioning.render.paths import REGISTRY_UNIT
+from provisioning.waits import poll_until
 
-if TYPE_CHECKING:
-    from provisioning.rehearsal.instance_box import InstanceBox
+
+class BootingBox(Protocol):
+    """What the wait needs of an instance box (provisioning.rehearsal.instance_box.InstanceBox)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def started_at(self) -> float: ...
+
+    def exec(self, argv: list[str]) -> tuple[int, str]: ...
+
+    def journal(self, unit: str) -> str: ...
+
+    def cloud_init_status(self) -> str: ...
+
+    def is_running(self) -> bool: ...
+
 
 _POLL_SECONDS = 0.2
 _CHECK_EVERY_POLLS = 10  # every 2 s: give up early on a boot that cannot succeed
@@ -44,22 +62,32 @@ class BootTimes:
         return ", ".join(f"{labels[name]} {value:.1f} s" for name, value in self.as_dict().items() if value is not None)
 
 
-def wait_boot(box: InstanceBox, health_probe: Callable[[], bool], timeout: float) -> BootTimes:
+def wait_boot(box: BootingBox, health_probe: Callable[[], bool], timeout: float) -> BootTimes:
     """Wait until ``health_probe`` is true; the seconds each boot phase of ``box`` took (BoxError on
     ``timeout`` from the boot's start, or sooner when the boot cannot succeed)."""
-    deadline = box.started_at + timeout
-    polls = unstarted = 0
-    while not health_probe():
-        if time.monotonic() > deadline:
-            raise BoxError(f"the box {box.name} did not boot to a healthy registry in {timeout:.0f} s" + _why(box))
+    polls = [0, 0]  # polls so far, checks in a row that found the unit not started after cloud-init
+
+    def booted() -> tuple[bool, str]:
+        if health_probe():
+            return True, "healthy"
         if not box.is_running():
             raise BoxError(f"the box {box.name} stopped while booting")
-        polls += 1
-        if polls % _CHECK_EVERY_POLLS == 0:
-            unstarted = unstarted + 1 if _check_boot_can_succeed(box) else 0
-            if unstarted >= _UNSTARTED_CHECKS:
+        polls[0] += 1
+        if polls[0] % _CHECK_EVERY_POLLS == 0:
+            polls[1] = polls[1] + 1 if _check_boot_can_succeed(box) else 0
+            if polls[1] >= _UNSTARTED_CHECKS:
                 raise BoxError("cloud-init finished, but the registry unit never started" + _why(box))
-        time.sleep(_POLL_SECONDS)
+        return False, "booting"
+
+    remaining = max(0.0, box.started_at + timeout - time.monotonic())
+    try:
+        poll_until(
+            f"the box {box.name} to boot", booted, timeout=remaining, interval=_POLL_SECONDS, max_interval=_POLL_SECONDS
+        )
+    except WaitTimeout:
+        raise BoxError(
+            f"the box {box.name} did not boot to a healthy registry in {timeout:.0f} s" + _why(box)
+        ) from None
     registry = time.monotonic() - box.started_at
     reached = _entered(box, ["basic.target", "cloud-final.service"])
     return BootTimes(
@@ -67,11 +95,11 @@ def wait_boot(box: InstanceBox, health_probe: Callable[[], bool], timeout: float
     )
 
 
-def _why(box: InstanceBox) -> str:
+def _why(box: BootingBox) -> str:
     return f"; cloud-init: {box.cloud_init_status().strip()}\nregistry unit:\n{box.journal(REGISTRY_UNIT)[-3000:]}"
 
 
-def _check_boot_can_succeed(box: InstanceBox) -> bool:
+def _check_boot_can_succeed(box: BootingBox) -> bool:
     """Raise ``BoxError`` when the registry unit already failed (systemd restarted it): waiting longer
     would not help. True when cloud-init has finished and the unit has not started."""
     _, output = box.exec(
@@ -90,7 +118,7 @@ def _check_boot_can_succeed(box: InstanceBox) -> bool:
     return "cloud-init-done" in lines and "inactive" in lines
 
 
-def _entered(box: InstanceBox, units: list[str]) -> dict[str, float]:
+def _entered(box: BootingBox, units: list[str]) -> dict[str, float]:
     """Seconds from this boot's start to each unit becoming active (absent: not active yet)."""
     _, output = box.exec(["systemctl", "show", "-p", "Id,ActiveEnterTimestampMonotonic", *units])
     entered: dict[str, float] = {}

@@ -174,7 +174,7 @@ def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
 
 
 def _run(world: Any, spec: Spec, args: argparse.Namespace, run_id: str, say: Say, tell: Say) -> int:
-    from provisioning.aws.clients import make_clients
+    from provisioning.clients import make_clients
     from provisioning.health import registry_url
     from provisioning.names import tls_ca_parameter
     from provisioning.provisioner import Provisioner

@@ -14,7 +14,7 @@ import pytest
 
 from fixtures.live_aws import LiveRun
 from harness.live import RUN_ID_PATTERN, throwaway_bucket
-from provisioning.aws.sweeper import sweep
+from provisioning.sweeper import sweep
 
 pytestmark = pytest.mark.live
 

@@ -17,7 +17,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.route53.models import HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
 
-from provisioning.aws.clients import AwsClients, make_clients
+from provisioning.clients import AwsClients, make_clients
 from provisioning.provisioner import Provisioner
 from provisioning.spec import Spec, spec_from_mapping
 from provisioning.waits import Waits

@@ -37,7 +37,7 @@ from harness.live import (
     throwaway_bucket,
     wait_until_resolves,
 )
-from provisioning.aws.clients import make_clients
+from provisioning.clients import make_clients
 from provisioning.cost import load_prices
 from provisioning.errors import WaitTimeout
 from provisioning.spec import apply_env_overrides, load_spec

@@ -167,7 +167,7 @@ def test_down_removes_records_left_in_any_zone_after_the_spec_changed(make_provi
 
 
 def test_up_in_another_region_creates_the_bucket_there(make_spec, environ, boto_session, moto):
-    from provisioning.aws.clients import make_clients
+    from provisioning.clients import make_clients
     from provisioning.provisioner import Provisioner
 
     clients = make_clients("eu-west-1", session=boto_session)

@@ -94,7 +94,7 @@ def test_bucket_of_another_account_is_refused_before_anything_is_made(make_provi
 
 
 def test_bucket_in_another_region_is_refused(make_provisioner, clients, boto_session):
-    from provisioning.aws.clients import make_clients
+    from provisioning.clients import make_clients
 
     make_clients("eu-west-1", session=boto_session).s3.create_bucket(
         Bucket="spotreg-offline-images", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
@@ -154,7 +154,7 @@ def test_base_mapping_is_valid():
 def test_no_credentials_is_a_clear_step_error(make_spec, environ, moto, monkeypatch):
     import boto3
 
-    from provisioning.aws.clients import make_clients
+    from provisioning.clients import make_clients
     from provisioning.errors import StepFailed
 
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

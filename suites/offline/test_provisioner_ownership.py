@@ -17,11 +17,11 @@ from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
 from provisioning import names
-from provisioning.aws.sweeper import sweep
 from provisioning.dns import route53
 from provisioning.errors import OwnershipError, PermissionDenied
 from provisioning.names import TAG_CREATED, tls_cert_parameter
 from provisioning.render.boot_script import boot_script_values
+from provisioning.sweeper import sweep
 from suites.offline.conftest import REGION, ZONE_ID, fail, injected_error, watch
 
 BUCKET = "spotreg-offline-images"

@@ -9,7 +9,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from provisioning.aws.clients import AwsClients, make_clients
+from provisioning.clients import AwsClients, make_clients
 from provisioning.provisioner import Provisioner, sweep
 from suites.offline.conftest import FAST_WAITS, REGION, ZONE_ID, build_spec, create_zone, watch
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from provisioning.aws.sweeper import remove_listed
 from provisioning.errors import InputError
 from provisioning.provisioner import sweep
+from provisioning.sweeper import remove_listed
 from suites.offline.conftest import FAST_WAITS, ZONE_ID
 
 

@@ -56,12 +56,12 @@ from fixtures.live_aws import (
 )
 from fixtures.moto_server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MotoServer
 from harness.live import throwaway_bucket
-from provisioning.aws.clients import AwsClients, make_clients
-from provisioning.aws.sweeper import sweep
+from provisioning.clients import AwsClients, make_clients
 from provisioning.inventory import take_inventory
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
 from provisioning.rehearsal.world import World
 from provisioning.render.paths import REGISTRY_UNIT
+from provisioning.sweeper import sweep
 from spotreg.cli import main as spotreg
 from suites.live import test_live_run as live_suite
 from suites.stack.request_watchers import BoxRequests, Route53Changes

@@ -13,16 +13,16 @@ from botocore.exceptions import ClientError
 
 from provisioning.aws import role as role_step
 from provisioning.aws.bucket import NOT_CREATED, empty_bucket
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.instance import terminate
 from provisioning.aws.legacy_user import delete_user
 from provisioning.aws.parameters import parameter_tags
 from provisioning.aws.security_group import delete_security_group
 from provisioning.aws.tags import is_code, tag_dict
-from provisioning.aws.test_runs import Found, bucket_tags, find_test_resources, parse_expiry
+from provisioning.clients import AwsClients
 from provisioning.dns.route53 import parse_marker, records_at, remove_records
 from provisioning.errors import InputError, InputProblem
 from provisioning.names import TAG_CREATED, TAG_DEPLOYMENT, TAG_RUN
+from provisioning.test_runs import Found, bucket_tags, find_test_resources, parse_expiry
 from provisioning.waits import Progress, Waits
 
 __all__ = ["Found", "failed", "find_test_resources", "remove_listed", "sweep"]

@@ -10,11 +10,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.clients import AwsClients
 from provisioning.aws.instance import LIVE_STATES, OPEN_SPOT_REQUEST_STATES
 from provisioning.aws.parameters import parameter_tags
 from provisioning.aws.role import profile_tags
 from provisioning.aws.tags import tag_dict
+from provisioning.clients import AwsClients
 from provisioning.dns.route53 import marked_records
 from provisioning.names import NAME_PREFIX, PARAMETER_ROOT, TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
 
