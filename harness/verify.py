@@ -123,7 +123,7 @@ def _monthly_cost(config: Path | None) -> dict[str, Any] | None:
         load_prices,
     )
     from provisioning.errors import SpotregError
-    from provisioning.spec import load_spec
+    from provisioning.spec_loading import load_spec
 
     path = config or EXAMPLE_CONFIG
     if not path.exists():

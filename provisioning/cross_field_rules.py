@@ -6,14 +6,11 @@ Field by field rules are in ``rules``; these run on a Spec whose every field alr
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
 
 from provisioning import names
 from provisioning.errors import InputProblem as Problem
 from provisioning.rules import image_tag
-
-if TYPE_CHECKING:
-    from provisioning.spec import Spec
+from provisioning.spec import Spec
 
 SECURITY_GROUP_RULES_PER_FAMILY = 60
 REDACTED = "<not shown: a secret>"

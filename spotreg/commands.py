@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 
-from provisioning.spec import Spec, load_spec
+from provisioning.spec import Spec
+from provisioning.spec_loading import load_spec
 
 if TYPE_CHECKING:
     from harness.verify import SmokeOptions, Tier

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.errors import SpotregError
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 
 RUN_PREFIX = "live"
 RUN_ID_PATTERN = re.compile(r"^live-[0-9]{12}-[0-9a-f]{6}$")

@@ -19,7 +19,7 @@ from provisioning.cost.estimate import (
 from provisioning.cost.prices import load_prices
 from provisioning.cost.spot_history import spot_mean_from_history
 from provisioning.cost.table import print_table
-from provisioning.spec import load_spec
+from provisioning.spec_loading import load_spec
 
 
 def _non_negative_decimal(text: str) -> Decimal:

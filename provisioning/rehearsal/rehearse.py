@@ -21,7 +21,8 @@ from types import FrameType
 from typing import Any, Final
 
 from provisioning.errors import InputError, InputProblem, SpotregError
-from provisioning.spec import Spec, load_spec
+from provisioning.spec import Spec
+from provisioning.spec_loading import load_spec
 
 RUN_PREFIX: Final = "rehearse-"
 DEFAULT_REGISTRY_IMAGE: Final = "spotreg/registry:2.8.2-debian"  # `make images` builds it

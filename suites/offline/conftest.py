@@ -19,7 +19,8 @@ from moto.utilities.id_generator import moto_id_manager
 
 from provisioning.clients import AwsClients, make_clients
 from provisioning.provisioner import Provisioner
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 from provisioning.waits import Waits
 
 REGION = "us-east-1"

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from provisioning.render.tls import TlsMaterial, render_selfsigned
 from provisioning.render.user_data import render_user_data
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.spec_strategies import mode_matrix
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioning.spec import load_spec
+from provisioning.spec_loading import load_spec
 from spotreg.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]

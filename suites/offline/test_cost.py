@@ -22,7 +22,8 @@ from provisioning.cost import (
     load_prices,
     spot_mean_from_history,
 )
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "spotreg.toml"

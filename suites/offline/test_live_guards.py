@@ -40,7 +40,7 @@ from harness.live import (
 from provisioning.clients import make_clients
 from provisioning.cost import load_prices
 from provisioning.errors import WaitTimeout
-from provisioning.spec import apply_env_overrides, load_spec
+from provisioning.spec_loading import apply_env_overrides, load_spec
 from suites.offline.conftest import build_spec, watch
 
 REPO = Path(__file__).resolve().parents[2]

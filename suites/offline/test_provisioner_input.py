@@ -6,7 +6,7 @@ import pytest
 
 from provisioning.errors import InputError, OwnershipError, PermissionDenied, SecretError
 from provisioning.provisioner import Provisioner
-from provisioning.spec import SpecError
+from provisioning.spec_loading import SpecError
 from suites.offline.conftest import BASE_MAPPING, ZONE_ID, build_spec, merged, watch
 
 

@@ -18,7 +18,7 @@ from provisioning.rehearsal.forward import Forwarder
 from provisioning.rehearsal.moto_server import MotoServer
 from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_ENVIRONMENT, render_unit_drop_in
 from provisioning.rehearsal.world import Endpoint
-from provisioning.spec import spec_from_mapping
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.spec_strategies import example_mapping
 
 README = Path(__file__).resolve().parents[2] / "README.md"

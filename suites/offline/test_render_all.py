@@ -17,7 +17,8 @@ from provisioning.render.policy import render_assume_role_policy, render_registr
 from provisioning.render.registry_config import render_registry_config
 from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
 from provisioning.render.user_data import MAX_USER_DATA_BYTES
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import server_cert_for, user_data_for
 from suites.offline.spec_strategies import valid_spec_mappings
 

@@ -28,7 +28,8 @@ from provisioning.render.boot_script import (
     render_boot_script,
 )
 from provisioning.render.container import render_proxy_run, render_registry_run
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import MODES, matrix_spec, mode_id, run_in_parallel
 from suites.offline.spec_strategies import example_mapping, valid_spec_mappings
 

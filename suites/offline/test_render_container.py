@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from provisioning.render.container import ContainerRun, render_proxy_run, render_registry_run
-from provisioning.spec import spec_from_mapping
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import MODES, matrix_spec, mode_id
 from suites.offline.spec_strategies import example_mapping
 

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 
 from provisioning import names
 from provisioning.render.launch import AL2023_AMI_PARAMETER, is_burstable, render_launch_parameters
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.spec_strategies import example_mapping, valid_spec_mappings
 
 PROFILE = "arn:aws:iam::123456789012:instance-profile/spotreg-example"

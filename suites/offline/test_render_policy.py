@@ -17,7 +17,7 @@ from provisioning.render.policy import (
     render_assume_role_policy,
     render_registry_policy,
 )
-from provisioning.spec import spec_from_mapping
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import MODES, matrix_spec, mode_id, statements_by_sid
 from suites.offline.spec_strategies import example_mapping, valid_spec_mappings
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 from provisioning.render.container import render_registry_run
 from provisioning.render.registry_config import CONFIG_PATH_IN_CONTAINER, render_registry_config
-from provisioning.spec import spec_from_mapping
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import MODES, matrix_spec, mode_id
 from suites.offline.spec_strategies import example_mapping, valid_spec_mappings
 

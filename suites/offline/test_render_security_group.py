@@ -13,7 +13,7 @@ from hypothesis import given, settings
 
 from provisioning import rules
 from provisioning.render.security_group import IngressRule, render_ingress_rules, to_ip_permissions
-from provisioning.spec import spec_from_mapping
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.spec_strategies import example_mapping, valid_spec_mappings
 
 

@@ -14,7 +14,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from provisioning.render.caddyfile import caddy_token, render_caddyfile
 from provisioning.render.tls import render_selfsigned
-from provisioning.spec import spec_from_mapping
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import MODES, NOW, keys, matrix_spec, mode_id, tls_material
 from suites.offline.spec_strategies import example_mapping
 

@@ -17,7 +17,8 @@ from provisioning.render.boot_script import render_boot_script
 from provisioning.render.caddyfile import render_caddyfile
 from provisioning.render.registry_config import render_registry_config
 from provisioning.render.user_data import MAX_USER_DATA_BYTES, render_user_data
-from provisioning.spec import Spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import (
     MODES,
     matrix_spec,

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from provisioning import rules
-from provisioning.spec import Spec, SpecError, apply_env_overrides, load_spec, spec_from_mapping
+from provisioning.spec import Spec
+from provisioning.spec_loading import SpecError, apply_env_overrides, load_spec, spec_from_mapping
 from suites.offline.spec_strategies import (
     bucket_names,
     example_mapping,
