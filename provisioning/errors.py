@@ -185,7 +185,7 @@ class AwsFailed(SpotregError):
     """AWS answered a call with an error spotreg has no better name for, or could not be reached."""
 
 
-# The codes AWS services deny a call with (provisioning.aws.tags.is_denied uses them too).
+# The codes AWS services deny a call with (provisioning.tags.is_denied uses them too).
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden", "403", "AllAccessDisabled"}
 )

@@ -20,10 +20,10 @@ from provisioning.aws.elastic_ip import deployment_addresses
 from provisioning.aws.instance import live_instances, open_spot_requests
 from provisioning.aws.role import canonical
 from provisioning.aws.security_group import atoms
-from provisioning.aws.tags import deployment_filter, error_code, tag_dict
 from provisioning.clients import AwsClients
 from provisioning.dns.route53 import marked_records, records_at
 from provisioning.names import TAG_DEPLOYMENT
+from provisioning.tags import deployment_filter, error_code, tag_dict
 
 RESOURCE_KINDS = (
     "bucket",

@@ -25,7 +25,6 @@ from provisioning.aws.legacy_user import LegacyUserStep
 from provisioning.aws.parameters import ParametersStep
 from provisioning.aws.role import RoleStep
 from provisioning.aws.security_group import SecurityGroupStep
-from provisioning.aws.tags import is_denied
 from provisioning.clients import AwsClients, make_clients
 from provisioning.dns.route53 import records_at
 from provisioning.dns.step import DnsStep
@@ -39,6 +38,7 @@ from provisioning.secrets import resolve_secrets
 from provisioning.spec import Spec
 from provisioning.step import Context, Run, Step
 from provisioning.sweeper import Found, sweep
+from provisioning.tags import is_denied
 from provisioning.waits import Progress, Waits
 
 __all__ = [

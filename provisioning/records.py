@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning.aws.tags import tag_dict
 from provisioning.changes import Change
 from provisioning.errors import LaunchAttempt
 from provisioning.placement import Choice
+from provisioning.tags import tag_dict
 
 
 @dataclass(frozen=True)

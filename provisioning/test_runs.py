@@ -13,10 +13,10 @@ from botocore.exceptions import ClientError
 from provisioning.aws.instance import LIVE_STATES, OPEN_SPOT_REQUEST_STATES
 from provisioning.aws.parameters import parameter_tags
 from provisioning.aws.role import profile_tags
-from provisioning.aws.tags import tag_dict
 from provisioning.clients import AwsClients
 from provisioning.dns.route53 import marked_records
 from provisioning.names import NAME_PREFIX, PARAMETER_ROOT, TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
+from provisioning.tags import tag_dict
 
 # Deletion order: what holds others first.
 ORDER = (

@@ -11,13 +11,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.tags import aws_tags, error_code, is_denied, missing_tags, tag_dict
 from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem, OwnershipError, PermissionDenied
 from provisioning.names import TAG_CREATED, TAG_DEPLOYMENT
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import aws_tags, error_code, is_denied, missing_tags, tag_dict
 
 KIND = "bucket"
 # Set only on a bucket spotreg itself created, to the deployment's name: `down --delete-data` empties

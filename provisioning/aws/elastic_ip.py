@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provisioning.aws.tags import aws_tags, deployment_filter, ec2_tag_specifications, missing_tags
 from provisioning.changes import Change
 from provisioning.names import resource_name
 from provisioning.records import Address
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import aws_tags, deployment_filter, ec2_tag_specifications, missing_tags
 
 KIND = "elastic-ip"
 

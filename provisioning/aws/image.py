@@ -6,13 +6,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.tags import is_code
 from provisioning.changes import Change
 from provisioning.errors import SpotregError
 from provisioning.render.launch import AL2023_AMI_PARAMETER
 from provisioning.rules import architecture_of
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import is_code
 
 
 def image_id_for(ssm: Any, instance_type: str) -> str:

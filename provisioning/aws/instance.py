@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provisioning.aws.launch import KIND, LaunchInputs, launch, launch_candidates
-from provisioning.aws.tags import deployment_filter
 from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem
@@ -19,6 +18,7 @@ from provisioning.render.user_data import render_user_data
 from provisioning.rules import architecture_of
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import deployment_filter
 from provisioning.waits import Progress, Waits, poll_until
 
 LIVE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")

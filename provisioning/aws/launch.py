@@ -13,7 +13,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioning.aws.spot_prices import price_rows
-from provisioning.aws.tags import ec2_tag_specifications, error_code
 from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import CapacityError, LaunchAttempt
@@ -21,6 +20,7 @@ from provisioning.placement import Choice, launch_order, rank_placements, unpric
 from provisioning.records import InstanceFacts, Launched
 from provisioning.render.launch import TAGGED_RESOURCES, render_launch_parameters
 from provisioning.spec import Spec
+from provisioning.tags import ec2_tag_specifications, error_code
 from provisioning.waits import Progress, Waits, retry_on
 
 KIND = "instance"

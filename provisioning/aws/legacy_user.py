@@ -16,7 +16,6 @@ from botocore.exceptions import ClientError
 
 from provisioning.aws.parameters import parameter_tags
 from provisioning.aws.role import canonical
-from provisioning.aws.tags import aws_tags, belongs_to, is_code, tag_dict
 from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import OwnershipError
@@ -25,6 +24,7 @@ from provisioning.records import StoredParameter
 from provisioning.render.policy import REGISTRY_S3_ACTIONS, bucket_arns
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import aws_tags, belongs_to, is_code, tag_dict
 
 WARNING = (
     "legacy mode: the registry gets a long-lived IAM access key instead of the instance profile's "

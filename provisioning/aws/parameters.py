@@ -14,7 +14,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioning import names
-from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 from provisioning.changes import Change
 from provisioning.names import parameter_prefix
 from provisioning.records import StoredParameter
@@ -22,6 +21,7 @@ from provisioning.render.tls import reuse_or_renew
 from provisioning.secrets import htpasswd_matches, make_htpasswd
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 
 KIND = "parameter"
 

@@ -9,7 +9,6 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import OwnershipError
@@ -17,6 +16,7 @@ from provisioning.names import REGISTRY_POLICY_NAME, resource_name
 from provisioning.render.policy import render_assume_role_policy, render_registry_policy
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 
 ROLE_DESCRIPTION = "spotreg: the registry instance reads and writes its image bucket"
 

@@ -9,7 +9,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.aws.tags import (
+from provisioning.changes import Change
+from provisioning.clients import AwsClients
+from provisioning.errors import InputError, InputProblem, OwnershipError, WaitTimeout
+from provisioning.names import resource_name
+from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
+from provisioning.spec import Spec
+from provisioning.step import Context, Run
+from provisioning.tags import (
     aws_tags,
     belongs_to,
     deployment_filter,
@@ -18,13 +25,6 @@ from provisioning.aws.tags import (
     missing_tags,
     tag_dict,
 )
-from provisioning.changes import Change
-from provisioning.clients import AwsClients
-from provisioning.errors import InputError, InputProblem, OwnershipError, WaitTimeout
-from provisioning.names import resource_name
-from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
-from provisioning.spec import Spec
-from provisioning.step import Context, Run
 from provisioning.waits import Progress, Waits, retry_on
 
 KIND = "security-group"

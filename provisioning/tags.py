@@ -1,4 +1,4 @@
-"""Tags in the shapes the AWS APIs want them, and the ownership checks made with them."""
+"""AWS tags (spotreg's own and the user's, as every API spells them) and AWS error codes: shared by every step."""
 
 from __future__ import annotations
 
