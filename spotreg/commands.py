@@ -3,7 +3,6 @@ and notes to stderr. Errors are raised (SpotregError and its kinds): the CLI tur
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -155,11 +154,10 @@ def cost(
     as_json: bool,
 ) -> int:
     """`spotreg cost`: the monthly estimate with its line items, as a table or JSON."""
-    from provisioning.cost import cmd_cost
+    from provisioning.cost import print_estimate
 
-    # provisioning.cost still reads its options from a Namespace: this is the one place they are handed over
-    options = argparse.Namespace(
-        config=config,
+    return print_estimate(
+        config,
         prices=prices,
         stored_gib=stored_gib,
         pushes_per_month=pushes_per_month,
@@ -169,20 +167,17 @@ def cost(
         spot_price=spot_price,
         spot_history=spot_history,
         endpoint_url=endpoint_url,
-        json=as_json,
+        as_json=as_json,
     )
-    return cmd_cost(options)
 
 
 def rehearse(config: Path | None, *, down: bool, registry_image: str | None, etc_hosts: bool, timeout: float) -> int:
     """`spotreg rehearse`: deploy `config` on this machine until Ctrl-C (or remove every rehearsal: `down`)."""
     from provisioning.rehearsal.rehearse import rehearse as rehearse_here
 
-    # rehearse() still reads its options from a Namespace: this is the one place they are handed over
-    options = argparse.Namespace(
-        config=config, down=down, registry_image=registry_image, etc_hosts=etc_hosts, timeout=timeout
+    return rehearse_here(
+        config, down=down, registry_image=registry_image, etc_hosts=etc_hosts, timeout=timeout, say=say, tell=tell
     )
-    return rehearse_here(options, say=say, tell=tell)
 
 
 def verify(

@@ -16,7 +16,7 @@ user's file of the same shape (holding only the keys to change) over them.
 - `command`: `spotreg cost` (its options and the command).
 """
 
-from provisioning.cost.command import add_cost_arguments, cmd_cost
+from provisioning.cost.command import print_estimate
 from provisioning.cost.estimate import (
     DEFAULT_EGRESS_GIB,
     DEFAULT_PULLS,
@@ -58,11 +58,10 @@ __all__ = [
     "RegionPrices",
     "RegistryRequests",
     "RequestCounts",
-    "add_cost_arguments",
     "built_in_prices_text",
-    "cmd_cost",
     "estimate_monthly_cost",
     "health_checks_per_month",
     "load_prices",
+    "print_estimate",
     "spot_mean_from_history",
 ]

@@ -8,7 +8,6 @@ prints the registry's address, the CA to trust and the ``docker login`` line, an
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import secrets
@@ -34,23 +33,6 @@ Say = Callable[[str], None]
 
 class RehearsalError(SpotregError):
     """The rehearsal could not start here (no engine, no image, a configuration it cannot play)."""
-
-
-def add_rehearse_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="spotreg.toml (needed unless --down)")
-    parser.add_argument("--down", action="store_true", help="remove every rehearsal's boxes, networks and hosts lines")
-    parser.add_argument(
-        "--registry-image",
-        default=None,
-        help=f"local image that plays registry.image in the box (default: ${REGISTRY_IMAGE_ENV}, the configured "
-        f"image if the engine has it, else {DEFAULT_REGISTRY_IMAGE})",
-    )
-    parser.add_argument(
-        "--etc-hosts",
-        action="store_true",
-        help="with dns.hostname: point it at the box in /etc/hosts while the rehearsal runs (root)",
-    )
-    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the registry (default 300)")
 
 
 def _docker() -> Any:
@@ -116,7 +98,7 @@ def _teardown_on_signals() -> None:
     signal.signal(signal.SIGINT, interrupt)
 
 
-def down(say: Say) -> int:
+def remove_rehearsals(say: Say) -> int:
     """Remove every rehearsal's boxes and networks (found by their labels) and its /etc/hosts lines."""
     from provisioning.rehearsal import hosts_file
     from provisioning.rehearsal.box_network import BOX_LABEL, remove_boxes
@@ -137,16 +119,27 @@ def down(say: Say) -> int:
     return 0
 
 
-def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
-    """Deploy ``args.config`` on this machine and wait for Ctrl-C; ``say`` is progress, ``tell`` the result."""
-    if args.down:
-        return down(say)
-    if args.config is None:
+def rehearse(
+    config: Path | None,
+    *,
+    down: bool = False,
+    registry_image: str | None = None,
+    etc_hosts: bool = False,
+    timeout: float = 300,
+    say: Say,
+    tell: Say,
+) -> int:
+    """Deploy ``config`` on this machine and wait for Ctrl-C (with ``down``: remove every rehearsal);
+    ``registry_image`` plays registry.image, ``etc_hosts`` points dns.hostname at the box in /etc/hosts;
+    ``say`` is progress, ``tell`` the result."""
+    if down:
+        return remove_rehearsals(say)
+    if config is None:
         raise InputError([InputProblem("--config", None, "rehearse needs a configuration file (or --down)")])
-    spec = load_spec(args.config)
+    spec = load_spec(config)
     _refuse_unplayable(spec)
     docker = _docker()
-    source = _registry_source(docker, spec, args.registry_image)
+    source = _registry_source(docker, spec, registry_image)
     run_id = f"{RUN_PREFIX}{secrets.token_hex(3)}"
     zones = {}
     if spec.dns.mode == "route53":
@@ -155,10 +148,10 @@ def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
     from provisioning.rehearsal.world import World
 
     _teardown_on_signals()
-    say(f"rehearsal {run_id}: {args.config} on this machine (moto AWS, an instance box, moto's S3)")
+    say(f"rehearsal {run_id}: {config} on this machine (moto AWS, an instance box, moto's S3)")
     world = World.open(docker, run_id, source, zones=zones, say=say)
     try:
-        return _run(world, spec, args, run_id, say, tell)
+        return _run(world, spec, run_id, etc_hosts=etc_hosts, timeout=timeout, say=say, tell=tell)
     except KeyboardInterrupt:
         say("interrupted")
         return 130
@@ -168,13 +161,13 @@ def rehearse(args: argparse.Namespace, say: Say, tell: Say) -> int:
         shutil.rmtree(STATE_DIR / run_id, ignore_errors=True)  # its CA: of no use once the rehearsal is gone
         with contextlib.suppress(OSError):
             STATE_DIR.rmdir()  # when no other rehearsal keeps its files there
-        if args.etc_hosts and spec.dns.hostname:
+        if etc_hosts and spec.dns.hostname:
             from provisioning.rehearsal import hosts_file
 
             hosts_file.remove(f"spotreg {run_id}")
 
 
-def _run(world: Any, spec: Spec, args: argparse.Namespace, run_id: str, say: Say, tell: Say) -> int:
+def _run(world: Any, spec: Spec, run_id: str, *, etc_hosts: bool, timeout: float, say: Say, tell: Say) -> int:
     from provisioning.clients import make_clients
     from provisioning.health import registry_url
     from provisioning.names import tls_ca_parameter
@@ -187,10 +180,10 @@ def _run(world: Any, spec: Spec, args: argparse.Namespace, run_id: str, say: Say
     launch = provisioner.last_up.launch if provisioner.last_up is not None else None
     if launch is None:
         raise RehearsalError("up launched no instance")
-    box = world.boot(spec, launch.instance.instance_id, timeout=args.timeout)
+    box = world.boot(spec, launch.instance.instance_id, timeout=timeout)
     address, port = box.address, spec.registry.port
     host = spec.dns.hostname or address
-    if args.etc_hosts and spec.dns.hostname:
+    if etc_hosts and spec.dns.hostname:
         hosts_file.point(spec.dns.hostname, [address], f"spotreg {run_id}")
     state = STATE_DIR / run_id
     state.mkdir(parents=True, exist_ok=True)
@@ -201,7 +194,7 @@ def _run(world: Any, spec: Spec, args: argparse.Namespace, run_id: str, say: Say
     ]
     if spec.dns.hostname:
         lines.append(f"  {spec.dns.hostname} -> {address} in the rehearsal's Route 53 (the boot's own UPSERT)")
-        if not args.etc_hosts:
+        if not etc_hosts:
             lines.append(f"  make it resolve here:  echo '{address} {spec.dns.hostname}' | sudo tee -a /etc/hosts")
     if spec.tls.mode == "selfsigned":
         ca = state / "ca.crt"

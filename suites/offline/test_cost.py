@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,8 +14,6 @@ from hypothesis import strategies as st
 
 from provisioning.cost import (
     PriceError,
-    add_cost_arguments,
-    cmd_cost,
     estimate_monthly_cost,
     health_checks_per_month,
     load_prices,
@@ -24,6 +21,7 @@ from provisioning.cost import (
 )
 from provisioning.spec import Spec
 from provisioning.spec_loading import spec_from_mapping
+from spotreg.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "spotreg.toml"
@@ -219,16 +217,10 @@ def test_the_total_is_monotonic_in_stored_gib_and_egress(
     assert low.total == sum(item.amount for item in low.items)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spotreg cost")
-    add_cost_arguments(parser)
-    return parser
-
-
-def test_cmd_cost_prints_json_with_the_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+def test_cost_prints_json_with_the_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
     for variable in ("SPOTREG_INSTANCE__TYPES", "SPOTREG_DEPLOYMENT__REGION"):
         monkeypatch.delenv(variable, raising=False)
-    assert cmd_cost(_parser().parse_args(["--config", str(EXAMPLE), "--json", "--spot-price", "0.0031"])) == 0
+    assert main(["cost", "--config", str(EXAMPLE), "--json", "--spot-price", "0.0031"]) == 0
     printed = json.loads(capsys.readouterr().out)
     usage = {"stored_gib": "5", "pushes_per_month": "100", "pulls_per_month": "1000", "egress_gib": "10"}
     assert printed["usage"] == usage
@@ -236,20 +228,18 @@ def test_cmd_cost_prints_json_with_the_defaults(capsys: pytest.CaptureFixture[st
     assert printed["prices"]["as_of"] == PRICES.as_of
 
 
-def test_cmd_cost_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cmd_cost(_parser().parse_args(["--config", str(EXAMPLE), "--stored-gib", "20"])) == 0
+def test_cost_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--config", str(EXAMPLE), "--stored-gib", "20"]) == 0
     out = capsys.readouterr().out
     for text in ("public IPv4 address", "health check", "total", "Amazon ECR", "2014 recipe", "$3.65"):
         assert text in out
 
 
-def test_cost_arguments_reject_negative_usage_and_join_a_parser_that_has_config() -> None:
-    with pytest.raises(SystemExit):
-        _parser().parse_args(["--config", "x.toml", "--egress-gib", "-1"])
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config", type=Path, required=True)
-    add_cost_arguments(parser)  # no clash with the CLI's own --config
-    assert parser.parse_args(["--config", "x.toml"]).pushes_per_month == 100
+@pytest.mark.parametrize("flag", ["--egress-gib", "--stored-gib", "--pulls-per-month", "--pushes-per-month"])
+def test_cost_refuses_negative_usage_as_bad_usage(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["cost", "--config", "x.toml", flag, "-1"])
+    assert exit_.value.code == 2 and flag in capsys.readouterr().err
 
 
 class _FakeEc2:
