@@ -30,6 +30,41 @@ class Waits:
     poll_interval: float = 2.0
     max_interval: float = 15.0
 
+    def poll(
+        self, what: str, check: Callable[[], tuple[bool, str]], timeout: float, progress: Progress | None, step: str
+    ) -> str:
+        """poll_until with these intervals."""
+        return poll_until(
+            what,
+            check,
+            timeout=timeout,
+            interval=self.poll_interval,
+            max_interval=self.max_interval,
+            progress=progress,
+            step=step,
+        )
+
+    def retry(
+        self,
+        what: str,
+        call: Callable[[], T],
+        should_retry: Callable[[BaseException], bool],
+        timeout: float,
+        progress: Progress | None,
+        step: str,
+    ) -> T:
+        """retry_on with these intervals."""
+        return retry_on(
+            what,
+            call,
+            should_retry,
+            timeout=timeout,
+            interval=self.poll_interval,
+            max_interval=self.max_interval,
+            progress=progress,
+            step=step,
+        )
+
 
 class Deadline:
     """A monotonic deadline `timeout` seconds from now."""

@@ -8,7 +8,6 @@ from provisioning.aws.elastic_ip import deployment_addresses
 from provisioning.aws.instance import live_instances
 from provisioning.records import InstanceFacts
 from provisioning.step import Run
-from provisioning.waits import poll_until
 
 
 def public_addresses(ec2: Any, deployment: str) -> list[str]:
@@ -29,13 +28,11 @@ def wait_for_public_ip(run: Run, step: str) -> str | None:
         run.facts = InstanceFacts.of(found)
         return run.facts.public_ip is not None, run.facts.state
 
-    poll_until(
+    waits.poll(
         f"a public address for {instance_id}",
         check,
-        timeout=waits.instance_terminated,
-        interval=waits.poll_interval,
-        max_interval=waits.max_interval,
-        progress=run.ctx.progress,
-        step=step,
+        waits.instance_terminated,
+        run.ctx.progress,
+        step,
     )
     return run.facts.public_ip

@@ -19,7 +19,7 @@ from provisioning.rules import architecture_of
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
 from provisioning.tags import deployment_filter
-from provisioning.waits import Progress, Waits, poll_until
+from provisioning.waits import Progress, Waits
 
 LIVE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 OPEN_SPOT_REQUEST_STATES = ("open", "active", "disabled")
@@ -109,14 +109,12 @@ def terminate(
         seen = ", ".join(f"{i} {s}" for i, s in sorted(states.items()))
         return all(s == "terminated" for s in states.values()), seen
 
-    poll_until(
+    waits.poll(
         f"instances {', '.join(instance_ids)} to terminate",
         check,
-        timeout=waits.instance_terminated,
-        interval=waits.poll_interval,
-        max_interval=waits.max_interval,
-        progress=progress,
-        step=step,
+        waits.instance_terminated,
+        progress,
+        step,
     )
 
 

@@ -21,7 +21,7 @@ from provisioning.records import InstanceFacts, Launched
 from provisioning.render.launch import TAGGED_RESOURCES, render_launch_parameters
 from provisioning.spec import Spec
 from provisioning.tags import ec2_tag_specifications, error_code
-from provisioning.waits import Progress, Waits, retry_on
+from provisioning.waits import Progress, Waits
 
 KIND = "instance"
 MAX_LAUNCH_ATTEMPTS = 24
@@ -105,15 +105,13 @@ def launch(
         if progress is not None:
             progress(f"instance: launching {choice.instance_type} in {choice.zone} ({choice.reason})")
         try:
-            answer = retry_on(
+            answer = waits.retry(
                 "run_instances with a fresh instance profile",
                 functools.partial(clients.ec2.run_instances, **params),
                 _is_fresh_profile_error,
-                timeout=waits.profile_propagation,
-                interval=waits.poll_interval,
-                max_interval=waits.max_interval,
-                progress=progress,
-                step="instance",
+                waits.profile_propagation,
+                progress,
+                "instance",
             )
         except ClientError as error:
             code = error_code(error)

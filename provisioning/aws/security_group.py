@@ -25,7 +25,7 @@ from provisioning.tags import (
     missing_tags,
     tag_dict,
 )
-from provisioning.waits import Progress, Waits, retry_on
+from provisioning.waits import Progress, Waits
 
 KIND = "security-group"
 
@@ -178,15 +178,13 @@ def delete_security_group(
 
     started = time.monotonic()
     try:
-        retry_on(
+        waits.retry(
             f"deleting security group {group_id}",
             delete,
             lambda error: is_code(error, "DependencyViolation"),
-            timeout=waits.security_group_release,
-            interval=waits.poll_interval,
-            max_interval=waits.max_interval,
-            progress=progress,
-            step=step,
+            waits.security_group_release,
+            progress,
+            step,
         )
     except ClientError as error:
         if not is_code(error, "DependencyViolation"):

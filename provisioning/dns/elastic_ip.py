@@ -9,7 +9,7 @@ from provisioning.errors import SpotregError
 from provisioning.records import Address
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
-from provisioning.waits import Progress, Waits, poll_until
+from provisioning.waits import Progress, Waits
 
 KIND = "address-association"
 
@@ -28,14 +28,12 @@ def wait_until_running(ec2: Any, instance_id: str, *, waits: Waits, progress: Pr
             )
         return state == "running", state
 
-    poll_until(
+    waits.poll(
         f"{instance_id} to run",
         check,
-        timeout=waits.instance_terminated,
-        interval=waits.poll_interval,
-        max_interval=waits.max_interval,
-        progress=progress,
-        step="dns",
+        waits.instance_terminated,
+        progress,
+        "dns",
     )
 
 
