@@ -7,14 +7,18 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from provisioning.aws.addresses import public_addresses, wait_for_public_ip
 from provisioning.changes import Action, Change
-from provisioning.errors import InputError, InputProblem, OwnershipError
+from provisioning.errors import DnsError, InputError, InputProblem, OwnershipError
 from provisioning.names import TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
+from provisioning.tags import error_code, is_code
 
 TTL = 60
+REFUSED_CODES = ("InvalidChangeBatch", "InvalidInput")  # Route 53 read the change and refused it
 MARKER_KEYS = (TAG_DEPLOYMENT, TAG_RUN, TAG_EXPIRES)
 
 
@@ -247,7 +251,14 @@ class Route53Dns:
         return self._changes(run, None if run.facts is None else run.facts.public_ip, apply=False)
 
     def apply(self, run: Run) -> list[Change]:
-        return self._changes(run, wait_for_public_ip(run, self.name), apply=True)
+        ip = wait_for_public_ip(run, self.name)
+        try:
+            return self._changes(run, ip, apply=True)
+        except ClientError as error:
+            if not is_code(error, *REFUSED_CODES):
+                raise
+            message = str(error.response.get("Error", {}).get("Message", ""))
+            raise DnsError("route53", str(run.spec.dns.hostname), [message or error_code(error)]) from error
 
     def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
         zones = [ctx.spec.dns.zone_id] if ctx.spec.dns.zone_id is not None else None

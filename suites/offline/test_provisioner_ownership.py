@@ -18,7 +18,7 @@ from moto.ec2.models import ec2_backends
 
 from provisioning import names
 from provisioning.dns import route53
-from provisioning.errors import OwnershipError, PermissionDenied
+from provisioning.errors import DnsError, OwnershipError, PermissionDenied
 from provisioning.names import TAG_CREATED, tls_cert_parameter
 from provisioning.render.boot_script import boot_script_values
 from provisioning.sweeper import sweep
@@ -327,3 +327,20 @@ def test_legacy_key_is_stored_where_the_boot_script_reads_it(make_provisioner, m
     assert set(value) == {"access_key_id", "secret_access_key"}
     keys = clients.iam.list_access_keys(UserName="spotreg-offline-legacy")["AccessKeyMetadata"]
     assert [k["AccessKeyId"] for k in keys] == [value["access_key_id"]]
+
+
+def test_a_refused_route53_change_is_a_dns_error_with_its_exit_code(make_provisioner, make_spec, clients, zone_id):
+    """Route 53 read the change and refused it: the operator sees Route 53's words and exit code 6, and
+    `down` still finds everything `up` made before it."""
+
+    def refuse(service, name, params):
+        if name == "ChangeResourceRecordSets":
+            raise injected_error(name, "InvalidChangeBatch", "RRSet of type A with DNS name x is not permitted")
+
+    provisioner = make_provisioner(make_spec(**ROUTE53))
+    with watch(clients, refuse), pytest.raises(DnsError) as refused:
+        provisioner.up()
+    assert refused.value.exit_code == 6 and refused.value.step == "dns"
+    assert "route53 did not update registry.example.com" in str(refused.value) and "not permitted" in str(refused.value)
+    provisioner.down()
+    assert provisioner.inventory().without("bucket").is_empty
