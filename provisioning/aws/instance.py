@@ -13,7 +13,7 @@ from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem
 from provisioning.names import resource_name
-from provisioning.records import InstanceFacts
+from provisioning.records import InstanceFacts, Launched
 from provisioning.render.user_data import render_user_data
 from provisioning.rules import architecture_of
 from provisioning.spec import Spec
@@ -206,6 +206,7 @@ class InstanceStep:
             ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=requests)
         terminate(ec2, [f.instance_id for f in retire], waits=ctx.waits, progress=ctx.progress)
         if keep is not None:
+            run.launched = Launched(keep, None, (), changes[-1])  # placement: "kept the running instance"
             return changes
         candidates = launch_candidates(run.clients, run.spec, list(run.subnets), now=ctx.now())
         run.launched = launch(

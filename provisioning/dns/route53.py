@@ -199,23 +199,34 @@ def remove_records(route53: Any, zone_id: str, hostname: str, deployment: str) -
 
 
 def marked_records(route53: Any, zone_ids: list[str] | None = None) -> list[tuple[RecordSet, dict[str, str]]]:
-    """Every TXT record carrying a spotreg marker, in the given zones (default: every hosted zone)."""
+    """Every TXT record carrying a spotreg marker, in the given zones (default: every hosted zone). A
+    zone that does not exist (deleted since `up`, or named by a spec whose dns.mode does not use it)
+    holds no records."""
     if zone_ids is None:
         zone_ids = []
         for page in route53.get_paginator("list_hosted_zones").paginate():
             zone_ids.extend(z["Id"].rsplit("/", 1)[-1] for z in page.get("HostedZones", []))
     found = []
     for zone_id in zone_ids:
-        for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id):
-            for item in page.get("ResourceRecordSets", []):
-                if item["Type"] != "TXT":
-                    continue
-                for record in item.get("ResourceRecords", []):
-                    marker = parse_marker(record["Value"])
-                    if TAG_DEPLOYMENT in marker:
-                        values = tuple(r["Value"] for r in item["ResourceRecords"])
-                        found.append((RecordSet(zone_id, _bare(item["Name"]), "TXT", item.get("TTL"), values), marker))
-                        break
+        try:
+            items = [
+                item
+                for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+                for item in page.get("ResourceRecordSets", [])
+            ]
+        except ClientError as error:
+            if is_code(error, "NoSuchHostedZone"):
+                continue
+            raise
+        for item in items:
+            if item["Type"] != "TXT":
+                continue
+            for record in item.get("ResourceRecords", []):
+                marker = parse_marker(record["Value"])
+                if TAG_DEPLOYMENT in marker:
+                    values = tuple(r["Value"] for r in item["ResourceRecords"])
+                    found.append((RecordSet(zone_id, _bare(item["Name"]), "TXT", item.get("TTL"), values), marker))
+                    break
     return found
 
 

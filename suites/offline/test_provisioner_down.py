@@ -192,3 +192,14 @@ def test_subnet_in_its_own_vpc_gets_the_group_and_the_instance(make_provisioner,
     (instance,) = inventory.of("instance")
     assert instance.detail("zone") == "us-east-1c"
     assert log.params("RunInstances")[0]["NetworkInterfaces"][0]["SubnetId"] == subnet
+
+
+def test_a_hosted_zone_that_does_not_exist_holds_nothing_to_find_or_remove(make_provisioner, make_spec):
+    """The spec names a zone its dns.mode does not use (or one deleted since `up`): inventory and
+    `down` look there, find no records, and carry on."""
+    spec = make_spec(dns={"mode": "eip", "hostname": "registry.example.com", "zone_id": "Z0NOSUCHZONE0000000"})
+    provisioner = make_provisioner(spec)
+    assert provisioner.up().of("instance")
+    removed = provisioner.down()
+    assert {c.kind for c in removed.changes} >= {"instance", "elastic-ip", "security-group"}
+    assert provisioner.inventory().without("bucket").is_empty

@@ -224,3 +224,11 @@ def test_user_data_is_base64_in_moto(make_provisioner, clients):
     (instance,) = inventory.of("instance")
     raw = clients.ec2.describe_instance_attribute(InstanceId=instance.id, Attribute="userData")["UserData"]["Value"]
     assert base64.b64decode(raw).decode().startswith("#cloud-config")
+
+
+def test_a_second_up_says_it_kept_the_running_instance(make_provisioner):
+    provisioner = make_provisioner()
+    provisioner.up()
+    assert provisioner.last_up is not None and provisioner.last_up.placement.startswith("t")  # type in zone: why
+    provisioner.up()
+    assert provisioner.last_up.placement == "kept the running instance"
