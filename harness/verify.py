@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.report_html import write_reports
+from harness.report import write_reports
 from harness.smoke import DEFAULT_MIN_CERT_DAYS
 from harness.teardown import run_to_the_end
 

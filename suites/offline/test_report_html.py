@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from harness.history import append_history, read_history
-from harness.report_html import render_report_html, write_reports
+from harness.report import render_report_html, write_reports
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = (
