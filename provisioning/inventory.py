@@ -23,7 +23,7 @@ from provisioning.aws.security_group import atoms
 from provisioning.clients import AwsClients
 from provisioning.dns.route53 import marked_records, records_at
 from provisioning.names import TAG_DEPLOYMENT
-from provisioning.tags import deployment_filter, error_code, tag_dict
+from provisioning.tags import deployment_filter, error_code, is_denied, tag_dict
 
 RESOURCE_KINDS = (
     "bucket",
@@ -274,9 +274,15 @@ def _instances(ec2: Any, deployment: str) -> list[Resource]:
     return found
 
 
-def _dns(route53: Any, deployment: str, zone_ids: Sequence[str] | None) -> list[Resource]:
+def _dns(route53: Any, deployment: str, zone_ids: Sequence[str] | None, *, optional: bool) -> list[Resource]:
     found = []
-    for record, marker in marked_records(route53, None if zone_ids is None else list(zone_ids)):
+    try:
+        marked = marked_records(route53, None if zone_ids is None else list(zone_ids))
+    except ClientError as error:
+        if optional and is_denied(error):
+            return []
+        raise
+    for record, marker in marked:
         if marker.get(TAG_DEPLOYMENT) != deployment:
             continue
         for kind, record_set in sorted(records_at(route53, record.zone_id, record.name).items()):
@@ -298,12 +304,14 @@ def take_inventory(
     *,
     bucket_names: Iterable[str] = (),
     zone_ids: Sequence[str] | None = None,
+    route53_optional: bool = False,
 ) -> Inventory:
     """Every resource of the deployment, of every kind spotreg makes.
 
     Buckets are found by tag (and by `bucket_names`, which are listed whatever their tags say); IAM
     resources and parameters by their deterministic names; EC2 resources by tag; DNS records by the
-    owner TXT record spotreg writes beside them, in `zone_ids` (default: every hosted zone).
+    owner TXT record spotreg writes beside them, in `zone_ids` (default: every hosted zone); with
+    `route53_optional` (a spec that does not use Route 53), Route 53 denying the search finds none.
     """
     resources = [
         *_buckets(clients.s3, deployment_name, list(bucket_names)),
@@ -311,6 +319,6 @@ def take_inventory(
         *_parameters(clients.ssm, deployment_name),
         *_security_groups(clients.ec2, deployment_name),
         *_instances(clients.ec2, deployment_name),
-        *_dns(clients.route53, deployment_name, zone_ids),
+        *_dns(clients.route53, deployment_name, zone_ids, optional=route53_optional),
     ]
     return Inventory(deployment_name, tuple(resources))

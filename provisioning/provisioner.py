@@ -25,6 +25,7 @@ from provisioning.aws.legacy_user import LegacyUserStep
 from provisioning.aws.parameters import ParametersStep
 from provisioning.aws.role import RoleStep
 from provisioning.aws.security_group import SecurityGroupStep
+from provisioning.changes import Change
 from provisioning.clients import AwsClients, make_clients
 from provisioning.dns.route53 import records_at
 from provisioning.dns.step import DnsStep
@@ -33,7 +34,7 @@ from provisioning.health import Healthy, api_url
 from provisioning.health.deployment import wait_for_deployment
 from provisioning.inventory import Inventory, take_inventory
 from provisioning.records import InstanceFacts
-from provisioning.results import Plan, Removed, Status, UpReport
+from provisioning.results import IncompleteDown, Plan, Removed, Status, UpReport
 from provisioning.secrets import resolve_secrets
 from provisioning.spec import Spec
 from provisioning.step import Context, Run, Step
@@ -169,10 +170,12 @@ class Provisioner:
 
     def inventory(self) -> Inventory:
         """Everything of this deployment that exists now."""
-        zones = [self.spec.dns.zone_id] if self.spec.dns.zone_id is not None else None
         with self._phase("inventory"):
             return take_inventory(
-                self.clients, self.deployment, bucket_names=[self.spec.storage.bucket], zone_ids=zones
+                self.clients,
+                self.deployment,
+                bucket_names=[self.spec.storage.bucket],
+                route53_optional=self.spec.dns.mode != "route53",
             )
 
     def plan(self, *, legacy_access_key: bool = False) -> Plan:
@@ -204,16 +207,28 @@ class Provisioner:
 
     def down(self, delete_data: bool = False) -> Removed:
         """Remove everything `up` made, whatever state a partial `up` left, step by step in reverse;
-        keep the bucket and its images unless `delete_data`. Removing twice removes nothing the second
-        time."""
-        changes = []
+        keep the bucket and its images unless `delete_data`. A step that fails does not stop the ones
+        after it: every step's outcome is reported, and IncompleteDown (with what was removed) says
+        what is left. Removing twice removes nothing the second time."""
+        changes: list[Change] = []
+        failures: list[SpotregError] = []
         for step in reversed(self.steps):
-            with self._phase(step.name):
-                changes += step.remove(self.ctx, delete_data=delete_data)
-        removed = tuple(c for c in changes if c.action != "keep")
-        for change in removed:
+            try:
+                with self._phase(step.name):
+                    changes += step.remove(self.ctx, delete_data=delete_data)
+            except SpotregError as error:
+                failures.append(error)
+                self.ctx.say(step.name, f"failed, going on with the next step: {error.message}")
+        removed = Removed(
+            tuple(c for c in changes if c.action != "keep"),
+            tuple(c for c in changes if c.action == "keep"),
+            tuple(failures),
+        )
+        for change in removed.changes:
             self.ctx.say("down", str(change))
-        return Removed(removed, tuple(c for c in changes if c.action == "keep"))
+        if failures:
+            raise IncompleteDown(removed)
+        return removed
 
     def endpoint(self, address: str | None = None) -> str | None:
         """The registry's /v2/ URL: by host name when there is one, else by address."""

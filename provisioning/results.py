@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provisioning.changes import Change
+from provisioning.errors import SpotregError
 from provisioning.health import Healthy
 from provisioning.inventory import Inventory
 from provisioning.records import InstanceFacts, Launched
@@ -72,10 +73,11 @@ class Status:
 
 @dataclass(frozen=True)
 class Removed:
-    """What `down` removed, what it kept on purpose, and what it could not remove and why."""
+    """What `down` removed, what it kept on purpose, and the steps that failed (and why)."""
 
     changes: tuple[Change, ...]
     kept: tuple[Change, ...] = ()
+    failures: tuple[SpotregError, ...] = ()
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -85,4 +87,18 @@ class Removed:
     def __str__(self) -> str:
         lines = [f"  {c}" for c in (*self.changes, *(c for c in self.kept if not c.note))]
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  failed  {e.step}: {e.message}" for e in self.failures]
         return "down:\n" + ("\n".join(lines) if lines else "  nothing to remove")
+
+
+class IncompleteDown(SpotregError):
+    """`down` went through every step, but some failed: something may be left. Exit code: the first
+    failure's."""
+
+    def __init__(self, removed: Removed) -> None:
+        self.removed = removed
+        self.exit_code = removed.failures[0].exit_code
+        steps = ", ".join(str(e.step) for e in removed.failures)
+        super().__init__(
+            f"down did not finish: {steps} failed\n{removed}", hint="fix the cause, then run 'spotreg down' again"
+        )

@@ -4,7 +4,6 @@ lifecycle rule that aborts abandoned multipart uploads (the registry never does,
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -238,22 +237,25 @@ def _delete_if_empty(s3: Any, name: str) -> None:
 
 
 def empty_bucket(s3: Any, name: str) -> int:
-    """Delete every object version, delete marker and unfinished multipart upload; returns the count."""
+    """Delete every object version, delete marker and unfinished multipart upload, however many there
+    are; returns the count. Each round lists from the start again (what it deleted is gone), so no
+    listing marker is carried across deletions."""
     removed = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+    while True:
+        page = s3.list_object_versions(Bucket=name, MaxKeys=1000)
         batch = [
             {"Key": item["Key"], "VersionId": item["VersionId"]}
             for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
         ]
-        for start in range(0, len(batch), 1000):
-            chunk = batch[start : start + 1000]
-            answer = s3.delete_objects(Bucket=name, Delete={"Objects": chunk, "Quiet": True})
-            if answer.get("Errors"):
-                first = answer["Errors"][0]
-                raise PermissionDenied("s3:DeleteObject", f"{name}/{first.get('Key')}", first.get("Message", ""))
-            removed += len(chunk)
-    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=name):
-        for upload in page.get("Uploads", []):
+        if not batch:
+            break
+        answer = s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise PermissionDenied("s3:DeleteObject", f"{name}/{first.get('Key')}", first.get("Message", ""))
+        removed += len(batch)
+    while uploads := s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        for upload in uploads:
             s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
             removed += 1
     return removed
@@ -305,6 +307,6 @@ class BucketStep:
 
     def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
         change = remove_bucket(ctx.clients, ctx.spec, delete_data=delete_data)
-        if delete_data and change.detail == NOT_CREATED:
-            return [dataclasses.replace(change, note=True)]
+        if delete_data and change.detail == NOT_CREATED:  # asked to delete what spotreg may not
+            raise OwnershipError(KIND, change.name, NOT_CREATED)
         return [change]

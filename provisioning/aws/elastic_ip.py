@@ -63,10 +63,16 @@ class AddressStep:
         """Nothing to check: the address is found by the deployment's tag."""
 
     def _changes(self, run: Run, *, apply: bool) -> list[Change]:
-        if run.spec.dns.mode != "eip":
-            return []
-        change, run.address = address_changes(run.clients.ec2, run.ctx.deployment, run.ctx.tags, apply=apply)
-        return [change]
+        ec2, deployment = run.clients.ec2, run.ctx.deployment
+        if run.spec.dns.mode == "eip":
+            change, run.address = address_changes(ec2, deployment, run.ctx.tags, apply=apply)
+            return [change]
+        if apply:  # an address of an earlier eip deployment: released, not left allocated and billed
+            return remove_addresses(ec2, deployment)
+        return [
+            Change(KIND, f"{a.public_ip} ({a.allocation_id})", "delete", "dns.mode is no longer eip")
+            for a in deployment_addresses(ec2, deployment)
+        ]
 
     def plan(self, run: Run) -> list[Change]:
         return self._changes(run, apply=False)

@@ -230,16 +230,6 @@ def marked_records(route53: Any, zone_ids: list[str] | None = None) -> list[tupl
     return found
 
 
-def remove_deployment_records(route53: Any, deployment: str, zone_ids: list[str] | None) -> list[Change]:
-    """Every record marked as this deployment's: in the given zones, or (the spec may have changed
-    since `up`) in any hosted zone."""
-    removed: list[Change] = []
-    for record, marker in marked_records(route53, zone_ids):
-        if marker.get(TAG_DEPLOYMENT) == deployment:
-            removed += remove_records(route53, record.zone_id, record.name, deployment)
-    return removed
-
-
 class Route53Dns:
     """The host name's A record in the spec's hosted zone, pointing at the instance's public address."""
 
@@ -272,8 +262,7 @@ class Route53Dns:
             raise DnsError("route53", str(run.spec.dns.hostname), [message or error_code(error)]) from error
 
     def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
-        zones = [ctx.spec.dns.zone_id] if ctx.spec.dns.zone_id is not None else None
-        return remove_deployment_records(ctx.clients.route53, ctx.deployment, zones)
+        return []  # the DNS step removes every record of the deployment (dns/leftovers.py)
 
 
 def _zone_and_name(spec: Spec) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from provisioning.changes import Change
 from provisioning.dns.elastic_ip import ElasticIpDns
+from provisioning.dns.leftovers import leftover_records
 from provisioning.dns.namecheap import NamecheapDns
 from provisioning.dns.route53 import Route53Dns
 from provisioning.spec import Spec
@@ -31,16 +32,24 @@ class DnsStep:
 
     def plan(self, run: Run) -> list[Change]:
         provider = self._provider(run.spec)
-        return [] if provider is None else provider.plan(run)
+        changes = [] if provider is None else provider.plan(run)
+        return changes + leftover_records(run.ctx, keep=_own_record(run.spec), apply=False)
 
     def apply(self, run: Run) -> list[Change]:
         provider = self._provider(run.spec)
-        return [] if provider is None else provider.apply(run)
+        changes = [] if provider is None else provider.apply(run)
+        return changes + leftover_records(run.ctx, keep=_own_record(run.spec), apply=True)
 
     def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
-        """Route 53 records marked as this deployment's go whatever the mode is now (it may have
+        """Every Route 53 record marked as this deployment's goes, whatever the mode is now (it may have
         changed since `up`); the mode's own provider says what it leaves."""
-        removed = PROVIDERS["route53"].remove(ctx, delete_data=delete_data)
-        if ctx.spec.dns.mode == "namecheap":
-            removed += PROVIDERS["namecheap"].remove(ctx, delete_data=delete_data)
-        return removed
+        removed = leftover_records(ctx, keep=None, apply=True)
+        provider = self._provider(ctx.spec)
+        return removed + ([] if provider is None else provider.remove(ctx, delete_data=delete_data))
+
+
+def _own_record(spec: Spec) -> tuple[str, str] | None:
+    """Where the spec keeps its record: (zone id, host name) in route53 mode, else nowhere."""
+    if spec.dns.mode == "route53" and spec.dns.zone_id is not None and spec.dns.hostname is not None:
+        return spec.dns.zone_id, spec.dns.hostname
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioning.errors import OwnershipError, WaitTimeout
+from provisioning.results import IncompleteDown
 from suites.offline.conftest import FAST_WAITS, ZONE_ID, fail, watch
 
 BUCKET = "spotreg-offline-images"
@@ -52,9 +53,11 @@ def test_delete_data_refuses_a_bucket_that_is_not_the_deployments(make_provision
     )
     with pytest.raises(OwnershipError, match="someone-else"):
         make_provisioner().up()
-    removed = make_provisioner().down(delete_data=True)
-    assert [(c.kind, c.action) for c in removed.kept] == [("bucket", "keep")]
-    assert f"bucket {BUCKET}: not created by spotreg: kept; delete it yourself" in removed.notes
+    with pytest.raises(IncompleteDown) as incomplete:
+        make_provisioner().down(delete_data=True)
+    (refused,) = incomplete.value.removed.failures
+    assert isinstance(refused, OwnershipError) and refused.step == "bucket" and incomplete.value.exit_code == 7
+    assert "not created by spotreg: kept; delete it yourself" in str(incomplete.value)
     assert BUCKET in [b["Name"] for b in clients.s3.list_buckets()["Buckets"]]
 
 
@@ -149,11 +152,15 @@ def test_security_group_never_released_is_a_bounded_wait_with_what_was_seen(make
     provisioner.up()
     with (
         watch(clients, fail("DeleteSecurityGroup", "DependencyViolation", "in use by eni-0abc", 1000)),
-        pytest.raises(WaitTimeout) as failure,
+        pytest.raises(IncompleteDown) as incomplete,
     ):
         provisioner.down()
-    assert "eni-0abc" in str(failure.value) and failure.value.step == "security-group"
-    assert failure.value.waited < 10
+    (failure,) = incomplete.value.removed.failures
+    assert isinstance(failure, WaitTimeout) and incomplete.value.exit_code == failure.exit_code
+    assert "eni-0abc" in str(failure) and failure.step == "security-group"
+    assert failure.waited < 10
+    # the steps after the failed one still ran: only the group (and the bucket, kept) is left
+    assert {r.kind for r in provisioner.inventory().resources} == {"bucket", "security-group"}
     provisioner.down()
     assert provisioner.inventory().without("bucket").is_empty
 
@@ -203,3 +210,29 @@ def test_a_hosted_zone_that_does_not_exist_holds_nothing_to_find_or_remove(make_
     removed = provisioner.down()
     assert {c.kind for c in removed.changes} >= {"instance", "elastic-ip", "security-group"}
     assert provisioner.inventory().without("bucket").is_empty
+
+
+def test_delete_data_removes_a_bucket_of_any_size(make_provisioner, make_spec, clients):
+    """More objects, versions and delete markers than one listing page holds: one `down` removes them all."""
+    provisioner = make_provisioner(make_spec(storage={"bucket": BUCKET, "versioning": True}))
+    provisioner.up()
+    s3 = clients.s3
+    for index in range(1100):
+        s3.put_object(Bucket=BUCKET, Key=f"docker/registry/v2/blobs/{index:05d}", Body=b"x")
+    for index in range(0, 1100, 2):
+        s3.delete_object(Bucket=BUCKET, Key=f"docker/registry/v2/blobs/{index:05d}")  # a delete marker each
+    s3.create_multipart_upload(Bucket=BUCKET, Key="docker/registry/v2/uploads/unfinished")
+    removed = provisioner.down(delete_data=True)
+    bucket = next(c for c in removed.changes if c.kind == "bucket")
+    assert bucket.action == "delete" and bucket.detail.startswith("1651 ")  # 1100 versions, 550 markers, 1 upload
+    assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_down_of_a_deployment_without_route53_needs_no_route53_rights(make_provisioner, make_spec, clients):
+    provisioner = make_provisioner(make_spec(dns={"mode": "eip"}))
+    provisioner.up()
+    with watch(clients, fail("ListHostedZones", "AccessDenied", "no route53 for this operator", 1000)):
+        removed = provisioner.down()
+        assert provisioner.inventory().without("bucket").is_empty
+    assert any("Route 53 not searched" in note for note in removed.notes)
+    assert {"instance", "elastic-ip", "security-group"} <= {c.kind for c in removed.changes}

@@ -21,6 +21,7 @@ from provisioning.dns import route53
 from provisioning.errors import DnsError, OwnershipError, PermissionDenied
 from provisioning.names import TAG_CREATED, tls_cert_parameter
 from provisioning.render.boot_script import boot_script_values
+from provisioning.results import IncompleteDown
 from provisioning.sweeper import sweep
 from suites.offline.conftest import REGION, ZONE_ID, fail, injected_error, watch
 
@@ -126,10 +127,11 @@ def test_an_adopted_bucket_keeps_its_versioning_and_its_data(make_provisioner, c
     assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
     assert TAG_CREATED not in _bucket_tags(s3)
     assert provisioner.plan().is_noop or all(c.kind != "bucket" for c in provisioner.plan().pending())
-    removed = provisioner.down(delete_data=True)
+    with pytest.raises(IncompleteDown) as incomplete:
+        provisioner.down(delete_data=True)
     assert s3.get_object(Bucket=BUCKET, Key="their/backup.tar")["Body"].read() == b"precious"
-    assert [(c.kind, c.action) for c in removed.kept] == [("bucket", "keep")]
-    assert any("not created by spotreg: kept; delete it yourself" in note for note in removed.notes)
+    assert incomplete.value.exit_code == 7 and "not created by spotreg" in str(incomplete.value)
+    assert provisioner.inventory().without("bucket").is_empty  # everything else went
 
 
 def test_sweep_keeps_an_adopted_bucket(make_provisioner, clients):
