@@ -170,6 +170,34 @@ class OwnershipError(SpotregError):
         super().__init__(f"{kind} {name!r} {detail}")
 
 
+class LockHeld(SpotregError):
+    """Another `up` or `down` of the deployment holds its lock: one writer at a time."""
+
+    exit_code = 8
+
+    def __init__(self, parameter: str, holder: str, since: str, expires: str) -> None:
+        self.holder = holder
+        super().__init__(
+            f"deployment locked by {holder} since {since} (until {expires} at the latest)",
+            hint=f"wait for it to finish; if that run is gone, the lock lapses at {expires}, or remove it: "
+            f"aws ssm delete-parameter --name {parameter}",
+        )
+
+
+class Interrupted(SpotregError):
+    """SIGINT or SIGTERM during `up` or `down`: what was in flight; the next run converges."""
+
+    exit_code = 130
+
+    def __init__(self, phase: str, in_flight: str | None) -> None:
+        self.phase = phase
+        doing = f" ({in_flight})" if in_flight else ""
+        super().__init__(
+            f"interrupted during {phase}{doing}",
+            hint="run the same command again: 'up' and 'down' both converge from wherever this one stopped",
+        )
+
+
 class AwsDenied(PermissionDenied):
     """AWS refused a call as not allowed (AccessDenied, UnauthorizedOperation, ...), or there were no
     credentials to make it with: what the CLI says, exit code 3."""

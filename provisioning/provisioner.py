@@ -29,10 +29,11 @@ from provisioning.changes import Change
 from provisioning.clients import AwsClients, make_clients
 from provisioning.dns.route53 import records_at
 from provisioning.dns.step import DnsStep
-from provisioning.errors import PermissionDenied, SpotregError, StepFailed
+from provisioning.errors import Interrupted, PermissionDenied, SpotregError, StepFailed
 from provisioning.health import Healthy, api_url
 from provisioning.health.deployment import wait_for_deployment
 from provisioning.inventory import Inventory, take_inventory
+from provisioning.lock import DeploymentLock, whoami
 from provisioning.records import InstanceFacts
 from provisioning.results import IncompleteDown, Plan, Removed, Status, UpReport
 from provisioning.secrets import resolve_secrets
@@ -112,10 +113,17 @@ class Provisioner:
             clients=clients,
             tags=names.deployment_tags(spec, run_id, expiry_tag(expires)),
             waits=waits or Waits(),
-            progress=progress,
+            progress=self._heard,
             now=now or (lambda: datetime.now(UTC)),
         )
+        self._progress = progress
+        self._last_heard: str | None = None  # what was in flight, for an interruption's message
         self.last_up: UpReport | None = None
+
+    def _heard(self, line: str) -> None:
+        self._last_heard = line
+        if self._progress is not None:
+            self._progress(line)
 
     @property
     def deployment(self) -> str:
@@ -132,6 +140,7 @@ class Provisioner:
             "inventory": f"resources of {deployment}",
             "status": f"instance, address and DNS of {deployment}",
             "health": f"SSM parameters {names.parameter_prefix(self.spec)}/*",
+            "lock": f"SSM parameter {names.lock_parameter(self.spec)}",
         }.get(phase, phase)
 
     @contextmanager
@@ -140,6 +149,10 @@ class Provisioner:
         failure becomes StepFailed naming it."""
         try:
             yield
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into one by the CLI
+            interrupted = Interrupted(phase, self._last_heard)
+            interrupted.step = phase
+            raise interrupted from None
         except SpotregError as error:
             if error.step is None:
                 error.step = phase
@@ -153,6 +166,28 @@ class Provisioner:
             raise StepFailed(phase, error) from error
         except BotoCoreError as error:  # no credentials, no connection, a waiter's end: still the step's
             raise StepFailed(phase, error) from error
+
+    @contextmanager
+    def _lock(self, command: str) -> Iterator[None]:
+        """Hold the deployment's lock (one `up`/`down` at a time, across machines) for the block."""
+        with self._phase("lock"):
+            lock = DeploymentLock(
+                self.clients.ssm,
+                names.lock_parameter(self.spec),
+                whoami(command),
+                tags=self.ctx.tags,
+                now=self.ctx.now,
+                say=self.ctx.progress or (lambda line: None),
+            ).__enter__()
+        try:
+            yield
+        finally:
+            with self._phase("lock"):
+                try:
+                    lock.__exit__(None, None, None)
+                except KeyboardInterrupt:  # a second signal while releasing: release, then stop
+                    lock.__exit__(None, None, None)
+                    raise
 
     def _new_run(self, *, legacy: bool) -> Run:
         """Every secret resolved (`env:` ones before any AWS call at all), then the read-only checks of
@@ -193,10 +228,11 @@ class Provisioner:
         With `wait_healthy` (seconds), wait for the registry endpoint to answer."""
         run = self._new_run(legacy=legacy_access_key)
         changes = []
-        for step in self.steps:
-            self.ctx.say(step.name, "checking")
-            with self._phase(step.name):
-                changes += step.apply(run)
+        with self._lock("up"):
+            for step in self.steps:
+                self.ctx.say(step.name, "checking")
+                with self._phase(step.name):
+                    changes += step.apply(run)
         inventory = self.inventory()
         self.last_up = UpReport(tuple(changes), run.launched, inventory)
         for change in changes:
@@ -212,13 +248,16 @@ class Provisioner:
         what is left. Removing twice removes nothing the second time."""
         changes: list[Change] = []
         failures: list[SpotregError] = []
-        for step in reversed(self.steps):
-            try:
-                with self._phase(step.name):
-                    changes += step.remove(self.ctx, delete_data=delete_data)
-            except SpotregError as error:
-                failures.append(error)
-                self.ctx.say(step.name, f"failed, going on with the next step: {error.message}")
+        with self._lock("down"):
+            for step in reversed(self.steps):
+                try:
+                    with self._phase(step.name):
+                        changes += step.remove(self.ctx, delete_data=delete_data)
+                except Interrupted:
+                    raise
+                except SpotregError as error:
+                    failures.append(error)
+                    self.ctx.say(step.name, f"failed, going on with the next step: {error.message}")
         removed = Removed(
             tuple(c for c in changes if c.action != "keep"),
             tuple(c for c in changes if c.action == "keep"),

@@ -8,10 +8,13 @@ Exit codes: 0 success; 1 failure; 2 invalid configuration or usage; 3 AWS denied
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import FrameType
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -262,13 +265,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, `kill`) ends a command as Ctrl-C does: what was in flight, exit 130."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the command, and end with the exit code its error's type says (130 when interrupted)."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
         try:
-            return handler(args)
+            with sigterm_as_interrupt():
+                return handler(args)
         except (ClientError, BotoCoreError) as error:
             raise from_aws_error(error) from error
     except SpotregError as error:
