@@ -20,6 +20,7 @@ from provisioning.aws.elastic_ip import deployment_addresses
 from provisioning.aws.instance import live_instances, open_spot_requests
 from provisioning.aws.role import canonical
 from provisioning.aws.security_group import atoms
+from provisioning.aws.storage_moves import bucket_tags
 from provisioning.clients import AwsClients
 from provisioning.dns.route53 import marked_records, records_at
 from provisioning.names import TAG_DEPLOYMENT
@@ -121,18 +122,6 @@ def _optional(call: Any, codes: tuple[str, ...], **kwargs: Any) -> Any:
         return call(**kwargs)
     except ClientError as error:
         if error_code(error) in codes:
-            return None
-        raise
-
-
-def bucket_tags(s3: Any, name: str) -> dict[str, str] | None:
-    """A bucket's tags; None when it is gone or not ours to read."""
-    try:
-        return tag_dict(s3.get_bucket_tagging(Bucket=name).get("TagSet"))
-    except ClientError as error:
-        if error_code(error) in ("NoSuchTagSet", "NoSuchTagSetError"):
-            return {}
-        if error_code(error) in ("NoSuchBucket", "AccessDenied", "PermanentRedirect", "AuthorizationHeaderMalformed"):
             return None
         raise
 

@@ -189,12 +189,12 @@ class Provisioner:
                     lock.__exit__(None, None, None)
                     raise
 
-    def _new_run(self, *, legacy: bool) -> Run:
+    def _new_run(self, *, legacy: bool, switch_storage: bool = False) -> Run:
         """Every secret resolved (`env:` ones before any AWS call at all), then the read-only checks of
         every step, before anything is made."""
         with self._phase("preflight"):
             secrets = resolve_secrets(self.spec, self.environ, self.clients.ssm)
-        run = Run(self.ctx, secrets, legacy)
+        run = Run(self.ctx, secrets, legacy, switch_storage)
         with self._phase("preflight"):
             self.clients.account_id()
             for step in self.steps:
@@ -222,11 +222,14 @@ class Provisioner:
                 changes += step.plan(run)
         return Plan(self.deployment, tuple(changes))
 
-    def up(self, *, legacy_access_key: bool = False, wait_healthy: float | None = None) -> Inventory:
+    def up(
+        self, *, legacy_access_key: bool = False, wait_healthy: float | None = None, switch_storage: bool = False
+    ) -> Inventory:
         """Make the deployment exist as the spec says; a second `up` changes nothing. Bad input is
         refused before anything is made; a failing step raises, and `down` removes what it left.
-        With `wait_healthy` (seconds), wait for the registry endpoint to answer."""
-        run = self._new_run(legacy=legacy_access_key)
+        With `wait_healthy` (seconds), wait for the registry endpoint to answer; `switch_storage`
+        accepts a change of the registry's storage (see aws/storage_moves.py)."""
+        run = self._new_run(legacy=legacy_access_key, switch_storage=switch_storage)
         changes = []
         with self._lock("up"):
             for step in self.steps:

@@ -53,6 +53,7 @@ class Run:
     ctx: Context
     secrets: Secrets
     legacy: bool
+    switch_storage: bool = False  # `up --switch-storage`: a new bucket, or one taken over, is asked for
     address: Address | None = None
     existing_parameters: dict[str, StoredParameter] = field(default_factory=dict)
     server_cert_pem: bytes | None = None

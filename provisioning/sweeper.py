@@ -17,12 +17,13 @@ from provisioning.aws.instance import terminate
 from provisioning.aws.legacy_user import delete_user
 from provisioning.aws.parameters import parameter_tags
 from provisioning.aws.security_group import delete_security_group
+from provisioning.aws.storage_moves import bucket_tags
 from provisioning.clients import AwsClients
 from provisioning.dns.route53 import parse_marker, records_at, remove_records
 from provisioning.errors import InputError, InputProblem
 from provisioning.names import TAG_CREATED, TAG_DEPLOYMENT, TAG_RUN
 from provisioning.tags import is_code, tag_dict
-from provisioning.test_runs import Found, bucket_tags, find_test_resources, parse_expiry
+from provisioning.test_runs import Found, find_test_resources, parse_expiry
 from provisioning.waits import Progress, Waits
 
 __all__ = ["Found", "failed", "find_test_resources", "remove_listed", "sweep"]

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from provisioning.aws.instance import LIVE_STATES, OPEN_SPOT_REQUEST_STATES
 from provisioning.aws.parameters import parameter_tags
 from provisioning.aws.role import profile_tags
+from provisioning.aws.storage_moves import bucket_tags
 from provisioning.clients import AwsClients
 from provisioning.dns.route53 import marked_records
 from provisioning.names import NAME_PREFIX, PARAMETER_ROOT, TAG_DEPLOYMENT, TAG_EXPIRES, TAG_RUN
@@ -141,17 +140,10 @@ def _ssm_found(ssm: Any) -> list[tuple[Found, Mapping[str, str]]]:
     return found
 
 
-def bucket_tags(s3: Any, name: str) -> dict[str, str]:
-    try:
-        return tag_dict(s3.get_bucket_tagging(Bucket=name).get("TagSet"))
-    except ClientError:
-        return {}
-
-
 def _s3_found(s3: Any) -> list[tuple[Found, Mapping[str, str]]]:
     found: list[tuple[Found, Mapping[str, str]]] = []
     for item in s3.list_buckets().get("Buckets", []):
-        tags = bucket_tags(s3, item["Name"])
+        tags = bucket_tags(s3, item["Name"]) or {}
         if _has(tags):
             found.append((_found("bucket", item["Name"], tags), tags))
     return found

@@ -105,7 +105,11 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
     p = command(
         "up",
         lambda a: commands.up(
-            a.config, a.endpoint_url, legacy_access_key=a.legacy_access_key, wait_healthy=a.wait_healthy
+            a.config,
+            a.endpoint_url,
+            legacy_access_key=a.legacy_access_key,
+            wait_healthy=a.wait_healthy,
+            switch_storage=a.switch_storage,
         ),
         "create or correct every resource; a second 'up' changes nothing",
     )
@@ -118,6 +122,12 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
     )
     p.add_argument(
         "--wait-healthy", type=float, default=None, metavar="SECONDS", help="then wait this long for /v2/ to answer"
+    )
+    p.add_argument(
+        "--switch-storage",
+        action="store_true",
+        help="accept that the registry's storage changes: a new storage.bucket (the registry starts empty; the old "
+        "bucket is kept) or a bucket taken over from another deployment (a renamed deployment.name)",
     )
     p = command(
         "down",

@@ -98,10 +98,20 @@ def inventory(config: Path, endpoint_url: str | None) -> int:
     return 0
 
 
-def up(config: Path, endpoint_url: str | None, *, legacy_access_key: bool, wait_healthy: float | None) -> int:
+def up(
+    config: Path,
+    endpoint_url: str | None,
+    *,
+    legacy_access_key: bool,
+    wait_healthy: float | None,
+    switch_storage: bool = False,
+) -> int:
     """`spotreg up`: create or correct every resource, then say where the instance was placed and why."""
     provisioner = _provisioner(config, endpoint_url)
-    out.print(str(provisioner.up(legacy_access_key=legacy_access_key, wait_healthy=wait_healthy)))
+    inventory = provisioner.up(
+        legacy_access_key=legacy_access_key, wait_healthy=wait_healthy, switch_storage=switch_storage
+    )
+    out.print(str(inventory))
     if provisioner.last_up is not None:
         out.print(f"placement: {provisioner.last_up.placement}")
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from provisioning.aws.storage_moves import bucket_tags, old_buckets, refuse_unasked, takeover, takeover_change
 from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem, OwnershipError, PermissionDenied
@@ -150,10 +151,7 @@ def bucket_drift(state: BucketState, spec: Spec, tags: Mapping[str, str]) -> lis
     return drift
 
 
-def _check_owner(state: BucketState, spec: Spec) -> None:
-    owner = state.tags.get(TAG_DEPLOYMENT)
-    if owner is not None and owner != spec.deployment.name:
-        raise OwnershipError(KIND, state.name, f"belongs to the spotreg deployment {owner!r}")
+def _check_region(state: BucketState, spec: Spec) -> None:
     if state.region != spec.deployment.region:
         raise InputError(
             [
@@ -171,7 +169,10 @@ def inspect_bucket(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> 
     state = read_bucket(clients.s3, name)
     if state is None:
         return [Change(KIND, name, "create", "private, encrypted, owner-enforced, abort-multipart rule")]
-    _check_owner(state, spec)
+    _check_region(state, spec)
+    owner = takeover(dict(state.tags), spec)
+    if owner is not None:
+        return [takeover_change(owner, spec)]
     drift = bucket_drift(state, spec, tags)
     return [Change(KIND, name, "update" if drift else "keep", ", ".join(drift))]
 
@@ -206,7 +207,13 @@ def ensure_bucket(clients: AwsClients, spec: Spec, tags: Mapping[str, str]) -> C
     s3, name = clients.s3, spec.storage.bucket
     state = read_bucket(s3, name)
     if state is not None:
-        _check_owner(state, spec)
+        _check_region(state, spec)
+        owner = takeover(dict(state.tags), spec)
+        if owner is not None:  # asked for (refuse_unasked ran first): the bucket is this deployment's now
+            if state.tags.get(TAG_CREATED) == owner:
+                tags = {**tags, TAG_CREATED: spec.deployment.name}
+            _apply(s3, state, spec, tags)
+            return takeover_change(owner, spec)
         drift = bucket_drift(state, spec, tags)
         _apply(s3, state, spec, tags)
         return Change(KIND, name, "update" if drift else "keep", ", ".join(drift))
@@ -300,13 +307,15 @@ class BucketStep:
         """The bucket checks its owner itself, in plan and apply, before it creates anything."""
 
     def plan(self, run: Run) -> list[Change]:
-        return inspect_bucket(run.clients, run.spec, run.ctx.tags)
+        return inspect_bucket(run.clients, run.spec, run.ctx.tags) + old_buckets(run.clients.s3, run.spec)
 
     def apply(self, run: Run) -> list[Change]:
-        return [ensure_bucket(run.clients, run.spec, run.ctx.tags)]
+        s3, spec = run.clients.s3, run.spec
+        refuse_unasked(s3, spec, bucket_tags(s3, spec.storage.bucket), switch_storage=run.switch_storage)
+        return [ensure_bucket(run.clients, spec, run.ctx.tags), *old_buckets(s3, spec)]
 
     def remove(self, ctx: Context, *, delete_data: bool) -> list[Change]:
         change = remove_bucket(ctx.clients, ctx.spec, delete_data=delete_data)
         if delete_data and change.detail == NOT_CREATED:  # asked to delete what spotreg may not
             raise OwnershipError(KIND, change.name, NOT_CREATED)
-        return [change]
+        return [change, *old_buckets(ctx.clients.s3, ctx.spec)]

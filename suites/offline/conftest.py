@@ -17,6 +17,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.route53.models import HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
 
+from provisioning import names
 from provisioning.clients import AwsClients, make_clients
 from provisioning.provisioner import Provisioner
 from provisioning.spec import Spec
@@ -133,6 +134,9 @@ def make_provisioner(clients: AwsClients, environ: dict[str, str]) -> Callable[.
     return make
 
 
+LOCK_ROOT = f"{names.PARAMETER_ROOT}-locks/"
+
+
 def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
@@ -152,7 +156,12 @@ class CallLog:
         return [operation for _, operation, _ in self.calls]
 
     def mutating(self) -> list[str]:
-        return [operation for _, operation, _ in self.calls if not is_read(operation)]
+        """The changing calls, but for taking and releasing the deployment's lock (every up and down does)."""
+        return [
+            operation
+            for _, operation, params in self.calls
+            if not is_read(operation) and not str(params.get("Name", "")).startswith(LOCK_ROOT)
+        ]
 
     def params(self, operation: str) -> list[dict[str, Any]]:
         return [params for _, name, params in self.calls if name == operation]
