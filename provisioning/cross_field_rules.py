@@ -1,15 +1,20 @@
 """The spec's rules that tie fields together: each problem names the field the operator should change.
 
 Field by field rules are in ``rules``; these run on a Spec whose every field already passed them.
+A key that only a mode not chosen reads (``dns.zone_id`` with ``dns.mode = "eip"``) is not a problem but
+a warning (``spec_warnings``), and ``without_ignored`` takes it out of the Spec, so nothing reads it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+
+from pydantic import BaseModel
 
 from provisioning import names
 from provisioning.errors import InputProblem as Problem
-from provisioning.rules import image_tag
+from provisioning.rules import image_tag, world_covered
 from provisioning.spec import Spec
 
 SECURITY_GROUP_RULES_PER_FAMILY = 60
@@ -40,12 +45,33 @@ def _image_problems(spec: Spec) -> list[Problem]:
     return []
 
 
+def _major_problems(spec: Spec) -> list[Problem]:
+    """A given major that contradicts a 2.x/3.x tag would render the other major's configuration."""
+    reg = spec.registry
+    leading = (image_tag(reg.image) or "").split(".")[0]
+    if reg.major is None or leading not in ("2", "3") or int(leading) == reg.major:
+        return []
+    return [
+        Problem(
+            "registry.major",
+            reg.major,
+            f"contradicts the tag of registry.image ({reg.image}, major {leading}): set {leading} or leave it out",
+        )
+    ]
+
+
 def _tls_and_dns_problems(spec: Spec) -> list[Problem]:
     tls, dns = spec.tls, spec.dns
     problems = []
     if spec.open_to_world and tls.mode == "none":
+        world = " and ".join(world_covered(spec.network.operator_cidrs))
         problems.append(
-            Problem("tls.mode", tls.mode, "a registry open to 0.0.0.0/0 or ::/0 needs TLS; 'none' is for named CIDRs")
+            Problem(
+                "tls.mode",
+                tls.mode,
+                f"network.operator_cidrs cover {world} (the whole internet, listed or by their union): "
+                "a registry open to the world needs TLS; 'none' is for named CIDRs",
+            )
         )
     if tls.mode == "letsencrypt" and (dns.mode == "none" or dns.hostname is None):
         problems.append(
@@ -114,4 +140,101 @@ def _user_problems(spec: Spec) -> list[Problem]:
 
 def spec_problems(spec: Spec) -> list[Problem]:
     """Rules that tie fields together; each names the field the operator should change."""
-    return [*_image_problems(spec), *_tls_and_dns_problems(spec), *_network_problems(spec), *_user_problems(spec)]
+    return [
+        *_image_problems(spec),
+        *_major_problems(spec),
+        *_tls_and_dns_problems(spec),
+        *_network_problems(spec),
+        *_user_problems(spec),
+    ]
+
+
+@dataclass(frozen=True)
+class SpecWarning:
+    """A key given in the spec that the chosen modes do not read: spotreg ignores it."""
+
+    field: str
+    value: object
+    rule: str
+
+    def __str__(self) -> str:
+        return f"warning: {self.field} = {self.value!r}: {self.rule}"
+
+
+@dataclass(frozen=True)
+class _ModeKey:
+    """``section.key`` is read only when ``mode`` (a field of the spec) is one of ``modes``."""
+
+    section: str
+    key: str
+    mode: str
+    modes: tuple[str, ...]
+    instead: str = ""
+
+
+# Kept as warnings, not errors: a user switching modes (often from the environment, where a key cannot
+# be removed, only replaced) plausibly keeps the other mode's keys for the way back.
+MODE_KEYS = (
+    _ModeKey("dns", "zone_id", "dns.mode", ("route53",)),
+    _ModeKey("dns", "password", "dns.mode", ("namecheap",)),
+    _ModeKey("dns", "domain", "dns.mode", ("namecheap",)),
+    _ModeKey("tls", "email", "tls.mode", ("letsencrypt",)),
+    _ModeKey("tls", "proxy_image", "tls.mode", ("letsencrypt",)),
+    _ModeKey(
+        "registry",
+        "port",
+        "tls.mode",
+        ("selfsigned", "none"),
+        "; with 'letsencrypt' operators connect to 443 (the proxy) and the registry listens on loopback",
+    ),
+)
+
+
+def _section(spec: Spec, name: str) -> BaseModel:
+    section = getattr(spec, name)
+    assert isinstance(section, BaseModel)
+    return section
+
+
+def _given(section: BaseModel, key: str) -> bool:
+    """Whether ``key`` holds something other than its default (a default changes nothing)."""
+    default = type(section).model_fields[key].get_default(call_default_factory=True)
+    return bool(getattr(section, key) != default)
+
+
+def _ignored(spec: Spec) -> list[_ModeKey]:
+    found = []
+    for mode_key in MODE_KEYS:
+        mode_section, mode_name = mode_key.mode.split(".")
+        if getattr(_section(spec, mode_section), mode_name) not in mode_key.modes and _given(
+            _section(spec, mode_key.section), mode_key.key
+        ):
+            found.append(mode_key)
+    return found
+
+
+def spec_warnings(spec: Spec) -> list[SpecWarning]:
+    """Every key the spec gives that its modes do not read, saying which mode reads it."""
+    warnings = []
+    for mode_key in _ignored(spec):
+        mode_section, mode_name = mode_key.mode.split(".")
+        current = getattr(_section(spec, mode_section), mode_name)
+        value = getattr(_section(spec, mode_key.section), mode_key.key)
+        readers = " or ".join(repr(m) for m in mode_key.modes)
+        warnings.append(
+            SpecWarning(
+                f"{mode_key.section}.{mode_key.key}",
+                REDACTED if mode_key.key == "password" else value,
+                f"ignored: only {mode_key.mode} = {readers} reads it, and it is {current!r}{mode_key.instead}",
+            )
+        )
+    return warnings
+
+
+def without_ignored(spec: Spec) -> Spec:
+    """The spec with every key ``spec_warnings`` names set back to its default: nothing can read it."""
+    for mode_key in _ignored(spec):
+        section = _section(spec, mode_key.section)
+        default = type(section).model_fields[mode_key.key].get_default(call_default_factory=True)
+        spec = spec.model_copy(update={mode_key.section: section.model_copy(update={mode_key.key: default})})
+    return spec

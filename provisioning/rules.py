@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from functools import cache
 
 import boto3
@@ -109,10 +110,36 @@ def cidr(value: str) -> str:
     return value
 
 
+def world_covered(cidrs: Iterable[str]) -> tuple[str, ...]:
+    """The world networks (``0.0.0.0/0``, ``::/0``) that ``cidrs`` cover between them: by effect, so
+    ``0.0.0.0/1`` with ``128.0.0.0/1`` covers ``0.0.0.0/0`` as much as ``0.0.0.0/0`` itself does."""
+    networks = [ipaddress.ip_network(c) for c in cidrs]
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    covered = []
+    if ipaddress.IPv4Network("0.0.0.0/0") in ipaddress.collapse_addresses(v4):
+        covered.append("0.0.0.0/0")
+    if ipaddress.IPv6Network("::/0") in ipaddress.collapse_addresses(v6):
+        covered.append("::/0")
+    return tuple(covered)
+
+
 def not_world(value: str) -> str:
     if value in WORLD_CIDRS:
         raise ValueError("SSH is never opened to the whole internet: name the operator's networks")
     return value
+
+
+def not_world_together(values: tuple[str, ...]) -> tuple[str, ...]:
+    """SSH networks that between them cover all of IPv4 or IPv6 open SSH to the world as much as
+    ``0.0.0.0/0`` does."""
+    covered = world_covered(values)
+    if covered:
+        raise ValueError(
+            f"together these networks cover {' and '.join(covered)}, the whole internet: SSH is never opened "
+            "to the whole internet; name the operator's networks"
+        )
+    return values
 
 
 def instance_type(value: str) -> str:

@@ -1,8 +1,9 @@
 """Secret references (`env:VAR`, `ssm:/path`) resolved to values, and the registry's htpasswd file.
 
 Environment references resolve with no AWS call at all; SSM references need one read
-(`GetParameter`, decrypted). Every reference that does not resolve is reported at once, each with the
-field it came from, and before anything is created.
+(`GetParameter`, decrypted). Every reference that does not resolve, and every registry password weaker
+than `password_weakness` allows, is reported at once, each with the field it came from (never the
+value), and before anything is created.
 """
 
 from __future__ import annotations
@@ -18,9 +19,15 @@ from provisioning.errors import InputProblem, SecretError
 from provisioning.spec import Spec
 
 # The registry checks the password on every request (a push is dozens): at cost 10 that is 50-70 ms of
-# CPU each on a small instance. Cost 5 is `htpasswd -B`'s default; registry passwords are machine-made
-# and long, so the cost factor guards little that the password's length does not.
+# CPU each on a small instance. Cost 5 is `htpasswd -B`'s default; registry passwords are long
+# (password_weakness), so the cost factor guards little that the password's length does not.
 BCRYPT_ROUNDS = 5
+
+MIN_PASSWORD_LENGTH = 12
+PASSWORD_RULE = (
+    f"a registry password has at least {MIN_PASSWORD_LENGTH} characters, of at least two kinds "
+    "(lowercase letters, uppercase letters, digits, anything else)"
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +41,26 @@ class Secrets:
 def secret_fields(spec: Spec) -> list[tuple[str, str]]:
     """(field, reference) for every secret the spec names."""
     found = [(f"registry.users[{i}].password", user.password) for i, user in enumerate(spec.registry.users)]
-    if spec.dns.password is not None:
+    if spec.dns.mode == "namecheap" and spec.dns.password is not None:
         found.append(("dns.password", spec.dns.password))
     return found
+
+
+def _kinds(password: str) -> int:
+    """How many kinds of character ``password`` holds: lowercase, uppercase, digits, anything else."""
+    kinds = {
+        "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else "other" for c in password
+    }
+    return len(kinds)
+
+
+def password_weakness(password: str) -> str | None:
+    """Why ``password`` is too weak for a registry user (never quoting it), or None when it is not."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"too short: {PASSWORD_RULE}"
+    if _kinds(password) < 2:
+        return f"one kind of character only: {PASSWORD_RULE}"
+    return None
 
 
 def _resolve_env(ref: str, environ: Mapping[str, str]) -> tuple[str | None, str]:
@@ -63,6 +87,29 @@ def _resolve_ssm(ref: str, ssm: Any) -> tuple[str | None, str]:
     return str(value), ""
 
 
+def _hint(unresolved: str, problems: list[InputProblem]) -> str:
+    """What to do: about references that did not resolve, and about weak passwords."""
+    weak = [p for p in problems if PASSWORD_RULE in p.rule]
+    hints = [unresolved] if len(weak) < len(problems) else []
+    if weak:
+        hints.append("make a stronger password (for example: openssl rand -base64 18)")
+    return "; ".join(hints)
+
+
+def _keep(
+    name: str, ref: str, value: str | None, why: str, values: dict[str, str], problems: list[InputProblem]
+) -> None:
+    """Keep a resolved value, or the problem with it: unresolved, or a registry password too weak."""
+    if value is None:
+        problems.append(InputProblem(name, ref, why))
+        return
+    weakness = password_weakness(value) if name.startswith("registry.users[") else None
+    if weakness is not None:
+        problems.append(InputProblem(name, ref, weakness))
+        return
+    values[name] = value
+
+
 def resolve_secrets(spec: Spec, environ: Mapping[str, str], ssm: Any | None = None) -> Secrets:
     """Resolve every secret reference of the spec, or raise SecretError naming each that fails.
 
@@ -75,24 +122,22 @@ def resolve_secrets(spec: Spec, environ: Mapping[str, str], ssm: Any | None = No
     for name, ref in fields:
         if ref.startswith("env:"):
             value, why = _resolve_env(ref, environ)
-            if value is None:
-                problems.append(InputProblem(name, ref, why))
-            else:
-                values[name] = value
+            _keep(name, ref, value, why, values, problems)
     if problems:
-        raise SecretError(problems, hint="set the variables, or point the references at SSM parameters")
+        raise SecretError(
+            problems, hint=_hint("set the variables, or point the references at SSM parameters", problems)
+        )
     for name, ref in fields:
         if ref.startswith("ssm:"):
             if ssm is None:
                 problems.append(InputProblem(name, ref, "an ssm: reference needs an SSM client"))
                 continue
             value, why = _resolve_ssm(ref, ssm)
-            if value is None:
-                problems.append(InputProblem(name, ref, why))
-            else:
-                values[name] = value
+            _keep(name, ref, value, why, values, problems)
     if problems:
-        raise SecretError(problems, hint="create the parameters (SecureString), or use env: references")
+        raise SecretError(
+            problems, hint=_hint("create the parameters (SecureString), or use env: references", problems)
+        )
     users = {user.name: values[f"registry.users[{i}].password"] for i, user in enumerate(spec.registry.users)}
     return Secrets(users=users, dns_password=values.get("dns.password"))
 

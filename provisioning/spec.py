@@ -67,6 +67,11 @@ class Network(_Section):
     def _unique_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
         return _unique(cidrs, "CIDR")
 
+    @field_validator("ssh_cidrs")
+    @classmethod
+    def _ssh_not_world_together(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        return rules.not_world_together(cidrs)
+
 
 class Dns(_Section):
     mode: Literal["route53", "namecheap", "eip", "none"] = "none"
@@ -124,4 +129,5 @@ class Spec(_Section):
 
     @property
     def open_to_world(self) -> bool:
-        return any(c in rules.WORLD_CIDRS for c in self.network.operator_cidrs)
+        """Whether the operator networks, between them, cover all of IPv4 or all of IPv6."""
+        return bool(rules.world_covered(self.network.operator_cidrs))

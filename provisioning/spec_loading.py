@@ -1,5 +1,9 @@
 """Reading a spec: from a mapping, from a TOML file with SPOTREG_* environment overrides, every problem
-reported at once (field, value, rule) before anything else happens."""
+reported at once (field, value, rule) before anything else happens.
+
+Keys the chosen modes do not read are warnings, not problems: pass a list as ``warnings`` to collect
+them (`SpecWarning`); the Spec returned holds their defaults instead, so nothing reads them.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from provisioning.cross_field_rules import REDACTED, spec_problems
+from provisioning.cross_field_rules import REDACTED, SpecWarning, spec_problems, spec_warnings, without_ignored
 from provisioning.errors import InputError, InputProblem
 from provisioning.spec import Spec
 
@@ -20,6 +24,8 @@ ENV_NESTING = "__"
 
 
 Problem = InputProblem
+
+__all__ = ["ENV_PREFIX", "Problem", "SpecError", "SpecWarning", "apply_env_overrides", "load_spec", "spec_from_mapping"]
 
 
 class SpecError(InputError, ValueError):
@@ -65,15 +71,22 @@ def _problems_of(error: ValidationError) -> list[Problem]:
     return list(unique.values())
 
 
-def spec_from_mapping(data: Mapping[str, Any]) -> Spec:
-    """Validate a mapping into a Spec, or raise SpecError listing every problem."""
+def spec_from_mapping(data: Mapping[str, Any], warnings: list[SpecWarning] | None = None) -> Spec:
+    """Validate a mapping into a Spec, or raise SpecError listing every problem.
+
+    Keys the chosen modes ignore are appended to ``warnings`` (when given) and left out of the Spec.
+    """
     try:
         spec = Spec.model_validate(data)
     except ValidationError as error:
         raise SpecError(_problems_of(error)) from None
+    ignored = spec_warnings(spec)
+    spec = without_ignored(spec)
     problems = spec_problems(spec)
     if problems:
         raise SpecError(problems)
+    if warnings is not None:
+        warnings.extend(ignored)
     return spec
 
 
@@ -108,12 +121,12 @@ def apply_env_overrides(data: Mapping[str, Any], environ: Mapping[str, str]) -> 
     return merged
 
 
-def load_spec(path: Path, environ: Mapping[str, str] | None = None) -> Spec:
-    """Read a spec file, apply SPOTREG_* overrides, validate."""
+def load_spec(path: Path, environ: Mapping[str, str] | None = None, warnings: list[SpecWarning] | None = None) -> Spec:
+    """Read a spec file, apply SPOTREG_* overrides, validate (warnings as in ``spec_from_mapping``)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError([Problem("--config", str(path), "the file does not exist")]) from None
     except tomllib.TOMLDecodeError as error:
         raise SpecError([Problem("--config", str(path), f"not valid TOML: {error}")]) from None
-    return spec_from_mapping(apply_env_overrides(data, os.environ if environ is None else environ))
+    return spec_from_mapping(apply_env_overrides(data, os.environ if environ is None else environ), warnings)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from rich.console import Console
 
 from provisioning.spec import Spec
-from provisioning.spec_loading import load_spec
+from provisioning.spec_loading import SpecWarning, load_spec
 
 if TYPE_CHECKING:
     from harness.verify import SmokeOptions, Tier
@@ -70,9 +70,18 @@ def render(config: Path, artifact: Artifact) -> int:
     return 0
 
 
+def _load_warning(config: Path) -> Spec:
+    """The spec of ``config``; each key it gives that its modes ignore is a warning on stderr."""
+    warnings: list[SpecWarning] = []
+    spec = load_spec(config, warnings=warnings)
+    for warning in warnings:
+        err.print(str(warning), markup=False)
+    return spec
+
+
 def validate(config: Path) -> int:
     """`spotreg validate`: the configuration is valid (InputError lists every problem otherwise)."""
-    spec = load_spec(config)
+    spec = _load_warning(config)
     out.print(f"{config}: valid (deployment {spec.deployment.name!r} in {spec.deployment.region})")
     return 0
 
@@ -81,7 +90,7 @@ def _provisioner(config: Path, endpoint_url: str | None) -> Provisioner:
     from provisioning.clients import make_clients
     from provisioning.provisioner import Provisioner
 
-    spec = load_spec(config)
+    spec = _load_warning(config)
     clients = make_clients(spec.deployment.region, endpoint_url=endpoint_url)
     return Provisioner(spec, clients, progress=lambda message: say(f"· {message}"))
 

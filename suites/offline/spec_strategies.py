@@ -253,19 +253,29 @@ def _tags(nasty: bool) -> st.SearchStrategy[dict[str, str]]:
 
 
 _PORTS = st.integers(1, 65535)
-_PROXIED_PORTS = _PORTS.filter(lambda p: p not in (80, 443))
 _BOOLS = st.booleans()
 _VOLUMES = st.integers(8, 1024)
 _INTERVALS = st.integers(60, 86400)
 _INTERRUPTIONS = st.sampled_from(["stop", "terminate"])
-_OPERATORS = {world: st.lists(cidrs(world=world), min_size=1, max_size=5, unique=True) for world in (True, False)}
-_SSH_CIDRS = st.lists(cidrs(world=False), min_size=1, max_size=3, unique=True)
+# Without TLS the operator networks, and always the SSH networks, may not cover the world even together.
+_OPERATORS = {
+    True: st.lists(cidrs(world=True), min_size=1, max_size=5, unique=True),
+    False: st.lists(cidrs(world=False), min_size=1, max_size=5, unique=True).filter(
+        lambda cs: not rules.world_covered(cs)
+    ),
+}
+_SSH_CIDRS = st.lists(cidrs(world=False), min_size=1, max_size=3, unique=True).filter(
+    lambda cs: not rules.world_covered(cs)
+)
 _MODES = st.sampled_from([(t, d) for t in TLS_MODES for d in DNS_MODES if (t, d) != ("letsencrypt", "none")])
 
 
 @st.composite
 def valid_spec_mappings(draw: st.DrawFn, nasty: bool = False) -> dict[str, Any]:
-    """A mapping ``spec_from_mapping`` accepts: cross-field rules honoured, optional keys left out at random."""
+    """A mapping ``spec_from_mapping`` accepts: cross-field rules honoured, optional keys left out at random.
+
+    It holds no key its modes ignore (no ``SpecWarning``): the Spec holds every value drawn.
+    """
 
     def maybe(section: dict[str, Any], key: str, strategy: st.SearchStrategy[Any]) -> None:
         if draw(_BOOLS):
@@ -307,23 +317,24 @@ def valid_spec_mappings(draw: st.DrawFn, nasty: bool = False) -> dict[str, Any]:
         dns["zone_id"] = draw(zone_ids(nasty))
     if dns_mode == "namecheap":
         dns["password"] = draw(secret_refs(nasty))
+        labels = dns["hostname"].split(".")
+        maybe(dns, "domain", st.integers(2, len(labels)).map(lambda n: ".".join(labels[-n:])))
 
     tls: dict[str, Any] = {}
     if tls_mode != "selfsigned" or draw(_BOOLS):
         tls["mode"] = tls_mode
-    maybe(tls, "email", emails(nasty))
-    maybe(tls, "proxy_image", image_refs(nasty))
+    if tls_mode == "letsencrypt":
+        maybe(tls, "email", emails(nasty))
+        maybe(tls, "proxy_image", image_refs(nasty))
 
     image, major = draw(registry_images(nasty))
     users = draw(_users(nasty))
     registry: dict[str, Any] = {"image": image, "users": users}
     if major is not None:
         registry["major"] = major
-    # the rules keep 22 for SSH when it is open, and 80/443 for the Let's Encrypt proxy
+    # the rules keep 22 for SSH when it is open; behind the Let's Encrypt proxy the port is not read
     ssh_open = bool(network.get("ssh"))
-    if tls_mode == "letsencrypt":
-        registry["port"] = draw(_PROXIED_PORTS.filter(lambda p: not (ssh_open and p == 22)))
-    else:
+    if tls_mode != "letsencrypt":
         maybe(registry, "port", _PORTS.filter(lambda p: not (ssh_open and p == 22)))
     maybe(registry, "health_interval_seconds", _INTERVALS)
 
@@ -375,10 +386,10 @@ def mode_matrix() -> dict[tuple[str, str], dict[str, Any]]:
                 dns["zone_id"] = "Z0123456789ABCDEFGHIJ"
             if dns_mode == "namecheap":
                 dns["password"] = "env:NAMECHEAP_DDNS_PASSWORD"
+                dns["domain"] = "example.com"
             mapping = example_mapping(tls={"mode": tls_mode})
             mapping["dns"] = dns
             if tls_mode == "letsencrypt":
                 mapping["tls"]["email"] = "ops@example.com"
-                mapping["registry"]["port"] = 5000
             matrix[(tls_mode, dns_mode)] = mapping
     return matrix

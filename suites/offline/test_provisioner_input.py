@@ -44,13 +44,13 @@ def test_missing_ssm_secret_is_refused_after_reading_only(make_provisioner, make
 
 
 def test_ssm_secret_resolves(make_provisioner, make_spec, clients):
-    clients.ssm.put_parameter(Name="/team/registry/ci", Value="from-ssm", Type="SecureString")
+    clients.ssm.put_parameter(Name="/team/registry/ci", Value="from-ssm-Password-1", Type="SecureString")
     spec = make_spec(registry={"users": [{"name": "ci", "password": "ssm:/team/registry/ci"}]})
     make_provisioner(spec).up()
     value = clients.ssm.get_parameter(Name="/spotreg/offline/htpasswd", WithDecryption=True)["Parameter"]["Value"]
     from provisioning.secrets import htpasswd_matches
 
-    assert htpasswd_matches(value, {"ci": "from-ssm"})
+    assert htpasswd_matches(value, {"ci": "from-ssm-Password-1"})
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ def test_env_secrets_fail_before_ssm_is_asked():
     with pytest.raises(SecretError) as refused:
         resolve_secrets(spec, {}, Exploding())
     assert [p.field for p in refused.value.problems] == ["registry.users[0].password"]
-    assert "secret" not in repr(resolve_secrets(build_spec(), {"SPOTREG_PASSWORD_CI": "secret"}))
+    assert "secret" not in repr(resolve_secrets(build_spec(), {"SPOTREG_PASSWORD_CI": "secret-Value-1"}))
 
 
 def test_expiry_tag_is_utc_iso():

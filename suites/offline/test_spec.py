@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import string
 from decimal import Decimal
 from pathlib import Path
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from provisioning import rules
+from provisioning.cross_field_rules import REDACTED
 from provisioning.spec import Spec
-from provisioning.spec_loading import SpecError, apply_env_overrides, load_spec, spec_from_mapping
+from provisioning.spec_loading import SpecError, SpecWarning, apply_env_overrides, load_spec, spec_from_mapping
 from suites.offline.spec_strategies import (
     bucket_names,
     example_mapping,
@@ -439,7 +441,183 @@ def test_more_ingress_rules_than_a_security_group_holds_are_refused() -> None:
 
 
 def test_a_domain_the_host_name_does_not_end_in_is_refused() -> None:
+    namecheap = mode_matrix()[("selfsigned", "namecheap")]
     with pytest.raises(SpecError) as caught:
-        spec_from_mapping(example_mapping(dns={"domain": "example.org"}))
+        spec_from_mapping(merged(namecheap, dns={"domain": "example.org"}))
     assert "dns.domain" in fields_named(caught.value)
-    spec_from_mapping(example_mapping(dns={"domain": "example.com"}))
+    assert spec_from_mapping(merged(namecheap, dns={"domain": "example.com"})).dns.domain == "example.com"
+
+
+# --- keys of a mode not chosen: a warning that says they are ignored, and the Spec does not hold them --
+
+
+def merged(mapping: dict[str, Any], **sections: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``mapping`` with keys of sections replaced (a value None removes the key)."""
+    result = copy.deepcopy(mapping)
+    for name, values in sections.items():
+        for key, value in values.items():
+            if value is None:
+                result.setdefault(name, {}).pop(key, None)
+            else:
+                result.setdefault(name, {})[key] = copy.deepcopy(value)
+    return result
+
+
+def read(mapping: dict[str, Any]) -> tuple[Spec, list[SpecWarning]]:
+    warnings: list[SpecWarning] = []
+    return spec_from_mapping(mapping, warnings), warnings
+
+
+# (modes, the key and its value, the mode that reads it): the key given while another mode is chosen.
+IGNORED: list[tuple[tuple[str, str], str, Any, str]] = [
+    (("selfsigned", "eip"), "dns.zone_id", "Z0123456789ABCDEFGHIJ", "dns.mode = 'route53'"),
+    (("selfsigned", "none"), "dns.zone_id", "Z0123456789ABCDEFGHIJ", "dns.mode = 'route53'"),
+    (("letsencrypt", "namecheap"), "dns.zone_id", "Z0123456789ABCDEFGHIJ", "dns.mode = 'route53'"),
+    (("selfsigned", "route53"), "dns.password", "env:NAMECHEAP_DDNS_PASSWORD", "dns.mode = 'namecheap'"),
+    (("none", "eip"), "dns.password", "ssm:/ddns/password", "dns.mode = 'namecheap'"),
+    (("selfsigned", "route53"), "dns.domain", "example.com", "dns.mode = 'namecheap'"),
+    (("selfsigned", "eip"), "dns.domain", "example.org", "dns.mode = 'namecheap'"),  # would break its rule
+    (("selfsigned", "route53"), "tls.email", "ops@example.com", "tls.mode = 'letsencrypt'"),
+    (("none", "none"), "tls.email", "ops@example.com", "tls.mode = 'letsencrypt'"),
+    (("selfsigned", "eip"), "tls.proxy_image", "docker.io/library/caddy:2.9.0", "tls.mode = 'letsencrypt'"),
+    (("letsencrypt", "route53"), "registry.port", 5000, "tls.mode = 'selfsigned' or 'none'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("modes", "path", "value", "reader"), IGNORED, ids=[f"{p}-{'-'.join(m)}" for m, p, *_ in IGNORED]
+)
+def test_a_key_of_a_mode_not_chosen_is_a_warning_and_not_in_the_spec(
+    modes: tuple[str, str], path: str, value: Any, reader: str
+) -> None:
+    section, key = path.split(".")
+    base = merged(mode_matrix()[modes], **{section: {key: None}})
+    spec, warnings = read(merged(base, **{section: {key: value}}))
+    (warning,) = warnings
+    assert warning.field == path and "ignored" in warning.rule and reader in warning.rule
+    assert str(warning).startswith(f"warning: {path} = ")
+    assert spec == spec_from_mapping(base)  # nothing downstream can read it
+    if key == "password":
+        assert warning.value == REDACTED and str(value) not in str(warning)
+    else:
+        assert warning.value == value
+
+
+@pytest.mark.parametrize("modes", sorted(mode_matrix()), ids="-".join)
+def test_the_keys_a_mode_reads_are_kept_without_a_warning(modes: tuple[str, str]) -> None:
+    mapping = mode_matrix()[modes]
+    spec, warnings = read(mapping)
+    assert warnings == []
+    for section, values in mapping.items():
+        if section in ("dns", "tls"):
+            for key, value in values.items():
+                assert getattr(getattr(spec, section), key) == value
+
+
+def test_a_key_given_at_its_default_changes_nothing_and_is_no_warning() -> None:
+    """The example lists tls.proxy_image at its default with tls.mode = "selfsigned"."""
+    _, warnings = read(example_mapping(tls={"proxy_image": "docker.io/library/caddy:2.8.4"}, registry={"port": 443}))
+    assert warnings == []
+
+
+@FAST
+@given(valid_spec_mappings(), st.sampled_from(IGNORED))
+def test_adding_a_key_no_chosen_mode_reads_changes_nothing_but_a_warning(
+    mapping: dict[str, Any], ignored: tuple[tuple[str, str], str, Any, str]
+) -> None:
+    _, path, value, _ = ignored
+    spec, warnings = read(mapping)
+    assert warnings == []  # the strategies draw no ignored key: the Spec holds every value drawn
+    section, key = path.split(".")
+    reads = {"dns": spec.dns.mode, "tls": spec.tls.mode, "registry": spec.tls.mode}[section]
+    if f"'{reads}'" in ignored[3]:  # this mapping's mode reads the key: not the case under test
+        return
+    with_key, warned = read(merged(mapping, **{section: {key: value}}))
+    assert with_key == spec and [w.field for w in warned] == [path]
+
+
+def test_the_example_switched_to_eip_from_the_environment_warns_about_its_zone() -> None:
+    """Seen by users: dns.zone_id left in while dns.mode = "eip" passed validate and plan, and failed late.
+    An override cannot remove a key, only replace it: the zone is ignored, said so, and not in the Spec."""
+    warnings: list[SpecWarning] = []
+    spec = load_spec(EXAMPLE_TOML, environ={"SPOTREG_DNS__MODE": "eip"}, warnings=warnings)
+    assert [w.field for w in warnings] == ["dns.zone_id"]
+    assert "only dns.mode = 'route53' reads it, and it is 'eip'" in str(warnings[0])
+    assert spec.dns.zone_id is None and spec.dns.hostname == "registry.example.com"
+
+
+def test_validate_prints_the_warnings_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spotreg.cli import main
+
+    config = tmp_path / "spotreg.toml"
+    config.write_text(EXAMPLE_TOML.read_text(encoding="utf-8").replace('mode = "route53"', 'mode = "eip"'))
+    assert main(["validate", "--config", str(config)]) == 0
+    printed = capsys.readouterr()
+    assert "warning: dns.zone_id = 'Z0123456789ABCDEFGHIJ': ignored" in printed.err
+    assert "valid" in printed.out and "warning" not in printed.out
+
+
+def test_an_ignored_key_must_still_be_well_formed() -> None:
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(example_mapping(dns={"mode": "eip", "zone_id": "not-a-zone"}))
+    assert fields_named(caught.value) == ["dns.zone_id"]
+
+
+# --- rules judge effects: networks that together cover the internet are open to the world -------------
+
+WORLD_UNIONS = [
+    ["0.0.0.0/1", "128.0.0.0/1"],
+    ["203.0.113.7/32", "0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1"],
+    ["::/1", "8000::/1"],
+    ["2001:db8::/32", "::/2", "4000::/2", "8000::/1"],
+]
+ALMOST_WORLD = [["0.0.0.0/1", "128.0.0.0/2"], ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "2001:db8::/32"], ["::/1"]]
+
+
+@pytest.mark.parametrize("cidrs", WORLD_UNIONS, ids=str)
+def test_operator_networks_covering_the_world_together_need_tls(cidrs: list[str]) -> None:
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(example_mapping(network={"operator_cidrs": cidrs}, tls={"mode": "none"}))
+    assert fields_named(caught.value) == ["tls.mode"]
+    assert "the whole internet" in str(caught.value)
+    assert spec_from_mapping(example_mapping(network={"operator_cidrs": cidrs})).open_to_world
+
+
+@pytest.mark.parametrize("cidrs", ALMOST_WORLD, ids=str)
+def test_operator_networks_short_of_the_world_are_named_networks(cidrs: list[str]) -> None:
+    spec = spec_from_mapping(example_mapping(network={"operator_cidrs": cidrs}, tls={"mode": "none"}))
+    assert not spec.open_to_world
+
+
+@pytest.mark.parametrize("cidrs", WORLD_UNIONS, ids=str)
+def test_ssh_networks_covering_the_world_together_are_refused(cidrs: list[str]) -> None:
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(example_mapping(network={"ssh": True, "ssh_cidrs": cidrs}))
+    assert fields_named(caught.value) == ["network.ssh_cidrs"]
+    assert "SSH is never opened to the whole internet" in str(caught.value)
+    spec_from_mapping(example_mapping(network={"ssh": True, "ssh_cidrs": cidrs[:-1] or ["10.0.0.0/8"]}))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(["0.0.0.0/0", "::/0"]), st.integers(1, 5), st.randoms(use_true_random=False))
+def test_any_split_of_the_world_covers_it_and_any_piece_missing_does_not(
+    world: str, prefix_bits: int, random: Any
+) -> None:
+    whole = ipaddress.ip_network(world)
+    pieces = [str(n) for n in whole.subnets(prefixlen_diff=prefix_bits)]
+    random.shuffle(pieces)
+    assert rules.world_covered(pieces) == (world,)
+    assert rules.world_covered(pieces[1:]) == ()
+    assert rules.world_covered([*pieces[1:], "0.0.0.0/0" if ":" in world else "::/0"]) != (world,)
+
+
+# --- registry.major agrees with the image's tag ---------------------------------------------------------
+
+
+def test_a_major_that_contradicts_the_tag_is_refused() -> None:
+    with pytest.raises(SpecError) as caught:
+        spec_from_mapping(example_mapping(registry={"image": "docker.io/library/registry:2.8.3", "major": 3}))
+    assert fields_named(caught.value) == ["registry.major"]
+    assert "contradicts" in str(caught.value) and "2.8.3" in str(caught.value)
+    assert spec_from_mapping(example_mapping(registry={"major": 2})).registry.version_major == 2
+    assert spec_from_mapping(example_mapping(registry={"image": "registry:latest", "major": 3})).registry.major == 3
