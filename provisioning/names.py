@@ -32,6 +32,7 @@ TAG_CREATED: Final = f"{TAG_PREFIX}created"  # on a bucket spotreg itself create
 
 NAME_PREFIX: Final = "spotreg-"  # every IAM/EC2 resource name starts with it
 PARAMETER_ROOT: Final = "/spotreg"  # every deployment's SSM parameters live below it
+LOCK_ROOT: Final = "/spotreg-locks"  # a deployment's lock parameter (taken by `up` and `down`) lives below it
 REGISTRY_POLICY_NAME: Final = f"{NAME_PREFIX}registry"  # the instance role's inline policy
 LEGACY_POLICY_NAME: Final = f"{REGISTRY_POLICY_NAME}-legacy"  # the legacy IAM user's inline policy
 
@@ -103,6 +104,11 @@ def dns_password_parameter(spec: NamedSpec) -> str:
 def legacy_user_name(spec: NamedSpec) -> str:
     """The IAM user of legacy mode (`up(legacy_access_key=True)`)."""
     return deployment_legacy_user_name(spec.deployment.name)
+
+
+def lock_parameter(spec: NamedSpec) -> str:
+    """The SSM parameter that locks the deployment while `up` or `down` runs."""
+    return f"{LOCK_ROOT}/{spec.deployment.name}"
 
 
 def legacy_key_parameter(spec: NamedSpec) -> str:

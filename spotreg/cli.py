@@ -76,10 +76,17 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
     p = command("validate", lambda a: commands.validate(a.config), "check a configuration and list every problem")
     _with_config(p)
     p = command(
-        "render", lambda a: commands.render(a.config, a.artifact), "print an artifact rendered from the configuration"
+        "render",
+        lambda a: commands.render(a.config, a.artifact, legacy_access_key=a.legacy_access_key),
+        "print an artifact rendered from the configuration",
     )
     p.add_argument("artifact", choices=ARTIFACTS)
     _with_config(p)
+    p.add_argument(
+        "--legacy-access-key",
+        action="store_true",
+        help="operator-policy: also allow 'up --legacy-access-key' (the legacy IAM user and its key)",
+    )
     p = command(
         "plan",
         lambda a: commands.plan(a.config, a.endpoint_url),

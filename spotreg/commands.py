@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from harness.verify import SmokeOptions, Tier
     from provisioning.provisioner import Provisioner
 
-Artifact = Literal["userdata", "policy", "registry-config", "security-group"]
-ARTIFACTS: tuple[Artifact, ...] = ("userdata", "policy", "registry-config", "security-group")
+Artifact = Literal["userdata", "policy", "registry-config", "security-group", "operator-policy"]
+ARTIFACTS: tuple[Artifact, ...] = ("userdata", "policy", "registry-config", "security-group", "operator-policy")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -38,7 +38,12 @@ def tell(line: str) -> None:
     out.print(line, markup=False)
 
 
-def _rendered(spec: Spec, artifact: Artifact) -> str:
+def _account_id() -> str:
+    """The account id a rendered policy names (SPOTREG_ACCOUNT_ID; a placeholder without it)."""
+    return os.environ.get("SPOTREG_ACCOUNT_ID", "123456789012")
+
+
+def _rendered(spec: Spec, artifact: Artifact, *, legacy_access_key: bool = False) -> str:
     if artifact == "userdata":
         from provisioning.render.tls import render_selfsigned
         from provisioning.render.user_data import render_user_data
@@ -53,8 +58,12 @@ def _rendered(spec: Spec, artifact: Artifact) -> str:
     if artifact == "policy":
         from provisioning.render.policy import render_registry_policy
 
-        account = os.environ.get("SPOTREG_ACCOUNT_ID", "123456789012")
-        return json.dumps(render_registry_policy(spec, account), indent=2) + "\n"
+        return json.dumps(render_registry_policy(spec, _account_id()), indent=2) + "\n"
+    if artifact == "operator-policy":
+        from provisioning.render.operator_policy import render_operator_policy
+
+        policy = render_operator_policy(spec, _account_id(), legacy_access_key=legacy_access_key)
+        return json.dumps(policy, indent=2) + "\n"
     if artifact == "registry-config":
         from provisioning.render.registry_config import render_registry_config
 
@@ -64,9 +73,10 @@ def _rendered(spec: Spec, artifact: Artifact) -> str:
     return json.dumps(to_ip_permissions(render_ingress_rules(spec)), indent=2) + "\n"
 
 
-def render(config: Path, artifact: Artifact) -> int:
-    """`spotreg render ARTIFACT`: the artifact exactly as it is shipped, on stdout."""
-    sys.stdout.write(_rendered(load_spec(config), artifact))
+def render(config: Path, artifact: Artifact, *, legacy_access_key: bool = False) -> int:
+    """`spotreg render ARTIFACT`: the artifact exactly as it is shipped, on stdout (`legacy_access_key`:
+    the operator policy also allows `up --legacy-access-key`)."""
+    sys.stdout.write(_rendered(load_spec(config), artifact, legacy_access_key=legacy_access_key))
     return 0
 
 
