@@ -126,8 +126,3 @@ def deployment_tags(spec: NamedSpec, run_id: str | None = None, expires: str | N
     if expires is not None:
         tags[TAG_EXPIRES] = expires
     return tags
-
-
-def lock_parameter(spec: NamedSpec) -> str:
-    """The deployment's lock (one `up`/`down` at a time): outside its parameter path, which `up` prunes."""
-    return f"{PARAMETER_ROOT}-locks/{spec.deployment.name}"

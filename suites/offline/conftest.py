@@ -134,7 +134,7 @@ def make_provisioner(clients: AwsClients, environ: dict[str, str]) -> Callable[.
     return make
 
 
-LOCK_ROOT = f"{names.PARAMETER_ROOT}-locks/"
+LOCK_ROOT = f"{names.LOCK_ROOT}/"
 
 
 def is_read(operation: str) -> bool:
