@@ -151,9 +151,9 @@ class InstanceBox:
         self.instance.put_archive("/", self._box_files())
 
     def _box_files(self) -> bytes:
-        """The per-box files: the units' environment drop-in and the preload list."""
+        """The per-box files: the units' environment drop-ins and the preload list."""
         files = {
-            overrides.UNIT_DROP_IN: overrides.render_unit_drop_in(self.unit_environment),
+            **overrides.unit_drop_ins(self.unit_environment),
             overrides.PRELOAD_LIST: "".join(
                 f"{PRELOAD_DIR_IN_BOX}/{p.archive.name} {p.source} {p.target}\n" for p in self.preloads
             ),

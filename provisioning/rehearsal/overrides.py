@@ -15,6 +15,9 @@ from typing import Final
 from provisioning.render import paths
 
 UNIT_DROP_IN: Final = f"{paths.SYSTEMD_DIR}/{paths.REGISTRY_UNIT}.d/spotreg-box.conf"
+REFRESH_DROP_IN: Final = f"{paths.SYSTEMD_DIR}/{paths.REFRESH_UNIT}.d/spotreg-box.conf"
+#: The one variable of UNIT_ENVIRONMENT the refresh unit gets: it runs the AWS CLI, not the registry.
+REFRESH_ENVIRONMENT: Final = ("AWS_ENDPOINT_URL",)
 PRELOAD_LIST: Final = "/etc/spotreg-box/preload"
 #: The box's /etc/resolv.conf: nothing answers on its network, so a lookup fails at once.
 RESOLV_CONF: Final = (
@@ -58,6 +61,8 @@ BOX_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType(
         "unit starts (spotreg-box-preload.service); the box reaches no image registry",
         UNIT_DROP_IN: "Environment= lines for the registry unit, from UNIT_ENVIRONMENT only, and ordering "
         "after spotreg-box-preload.service",
+        REFRESH_DROP_IN: "Environment=AWS_ENDPOINT_URL for the refresh unit: its AWS CLI call (SSM) goes to "
+        "moto's server, as the registry unit's does",
     }
 )
 
@@ -77,3 +82,18 @@ def render_unit_drop_in(environment: Mapping[str, str]) -> str:
         *(f"Environment={key}={value}" for key, value in sorted(environment.items())),
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_refresh_drop_in(environment: Mapping[str, str]) -> str:
+    """The refresh unit's drop-in: the variables of ``REFRESH_ENVIRONMENT`` that ``environment`` sets."""
+    lines = [
+        "# spotreg instance box: see provisioning/rehearsal/overrides.py",
+        "[Service]",
+        *(f"Environment={key}={environment[key]}" for key in REFRESH_ENVIRONMENT if key in environment),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def unit_drop_ins(environment: Mapping[str, str]) -> dict[str, str]:
+    """Every drop-in the box adds to a shipped unit, by path, for the registry unit's ``environment``."""
+    return {UNIT_DROP_IN: render_unit_drop_in(environment), REFRESH_DROP_IN: render_refresh_drop_in(environment)}

@@ -1,6 +1,7 @@
 """The script the instance runs on every boot (systemd unit ``spotreg-registry.service``).
 
-It fetches the secrets from SSM, points DNS at the instance, and runs the registry in the foreground.
+It fetches the secrets from SSM, points DNS at the instance, and runs the registry in the foreground;
+with argument ``refresh`` (``spotreg-refresh.timer``, every minute) it re-reads the users from SSM.
 Every value from the spec is assigned once at the top through ``shlex.quote`` and used in double
 quotes after that; the rest of the script is fixed text.
 """
@@ -71,14 +72,20 @@ def boot_script_values(spec: Spec) -> dict[str, str]:
 
 
 def render_boot_script(spec: Spec) -> str:
-    """The bash script of ``spotreg-registry.service`` (with argument ``proxy``: of the proxy's unit)."""
+    """The bash script of ``spotreg-registry.service`` (argument ``refresh``: of the refresh timer's
+    service; ``proxy``: of the proxy's unit)."""
     dns = spec.dns.mode in ("route53", "namecheap")
     proxy = render_proxy_run(spec)
     script = names.BOOT_SCRIPT_PATH
     proxy_usage = f"#   {script} proxy    run the Let's Encrypt proxy in the foreground ({paths.PROXY_UNIT})\n"
     values = boot_script_values(spec)
     parts = [
-        PROLOGUE.format(unit=paths.REGISTRY_UNIT, script=script, proxy_usage=proxy_usage if proxy else ""),
+        PROLOGUE.format(
+            unit=paths.REGISTRY_UNIT,
+            script=script,
+            timer=paths.REFRESH_TIMER,
+            proxy_usage=proxy_usage if proxy else "",
+        ),
         "\n".join([VALUES_BEGIN, *(f"readonly {k}={shlex.quote(v)}" for k, v in values.items()), VALUES_END]) + "\n",
         common_functions(),
     ]
@@ -96,9 +103,10 @@ def render_boot_script(spec: Spec) -> str:
         steps.append("update_dns")
     steps += ["ensure_http_secret", "load_legacy_key", "start_registry"]
     cases = ["        registry)", *(f"            {step}" for step in steps), "            ;;"]
+    cases += ["        refresh)", f"            {steps[0]}", "            ;;"]
     if proxy is not None:
         cases += ["        proxy)", "            start_proxy", "            ;;"]
-    usage = "registry|proxy" if proxy else "registry"
+    usage = "registry|refresh|proxy" if proxy else "registry|refresh"
     cases += ["        *)", f'            log "usage: $0 [{usage}]"', "            exit 64", "            ;;"]
     parts.append("\n".join(["main() {", "    case ${1:-registry} in", *cases, "    esac", "}", "", 'main "$@"', ""]))
     return "\n".join(parts)

@@ -15,6 +15,7 @@ PROLOGUE: Final = """\
 # spotreg boot script, rendered from the deployment's spec: do not edit on the instance.
 # Run on every start of {unit}, so on every boot:
 #   {script}          fetch secrets, update DNS, run the registry in the foreground
+#   {script} refresh  the users from SSM again (started by {timer})
 {proxy_usage}set -euo pipefail
 shopt -s inherit_errexit
 umask 077
@@ -46,14 +47,16 @@ ssm_value() {
         --query Parameter.Value --output text
 }
 
-# fetch_parameter NAME FILE: an SSM parameter into FILE (mode 0600), replaced atomically.
+# fetch_parameter NAME FILE: an SSM parameter into FILE (mode 0600), replaced atomically if changed.
 fetch_parameter() {
-    local value
+    local value temporary
     value=$(retry "$RETRY_ATTEMPTS" ssm_value "$1")
+    [[ -f $2 && $(< "$2") == "$value" ]] && return
     install -d -m 0700 "$(dirname "$2")"
-    printf '%s\\n' "$value" > "$2.new"
-    chmod 0600 "$2.new"
-    mv -f "$2.new" "$2"
+    temporary=$(mktemp "$2.XXXXXX")
+    printf '%s\\n' "$value" > "$temporary"
+    mv -f "$temporary" "$2"
+    log "$1 -> $2"
 }
 
 # ensure_http_secret: the registry's http.secret, made once and kept across boots.

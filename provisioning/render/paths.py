@@ -23,6 +23,9 @@ CADDY_STATE_DIR: Final = "/var/lib/spotreg/caddy"
 SYSTEMD_DIR: Final = "/etc/systemd/system"
 REGISTRY_UNIT: Final = "spotreg-registry.service"
 PROXY_UNIT: Final = "spotreg-proxy.service"
+# Re-reads the registry's users from SSM on the running instance (the timer starts the service).
+REFRESH_UNIT: Final = "spotreg-refresh.service"
+REFRESH_TIMER: Final = "spotreg-refresh.timer"
 
 # Container side.
 CONFIG_PATH_IN_CONTAINER: Final[dict[int, str]] = {

@@ -1,5 +1,6 @@
 """The instance's user data: cloud-config for Amazon Linux 2023 that installs Docker, writes every
-rendered artifact and starts the registry unit (which re-runs the boot script on every boot)."""
+rendered artifact and starts the registry unit (which re-runs the boot script on every boot) and the
+timer that re-reads the registry's users from SSM while it runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ from provisioning.spec import Spec
 
 HEADER: Final = "#cloud-config\n"
 MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit, before base64
+
+#: How often the running instance re-reads its users from SSM (``spotreg-refresh.timer``), plus at most
+#: this much jitter. The registry re-reads its htpasswd file when the file changes: no restart.
+REFRESH_INTERVAL_SECONDS: Final = 60
+REFRESH_JITTER_SECONDS: Final = 5
+#: What the README promises: a user changed or removed by ``up`` takes effect on the running registry
+#: within this many seconds: one interval, its jitter, the timer's 1 s accuracy and the refresh's own
+#: SSM call (the stack test measures it in the instance box).
+USERS_TAKE_EFFECT_WITHIN_SECONDS: Final = 75
 
 _UNIT = """\
 [Unit]
@@ -37,6 +47,30 @@ TimeoutStopSec=30
 WantedBy=multi-user.target
 """
 
+_REFRESH_SERVICE = """\
+[Unit]
+Description=spotreg: the registry's users from SSM
+
+[Service]
+Type=oneshot
+ExecStart={exec_start}
+TimeoutStartSec=300
+"""
+
+_REFRESH_TIMER = """\
+[Unit]
+Description=spotreg: re-read the users every {interval} s
+
+[Timer]
+OnActiveSec={interval}
+OnUnitActiveSec={interval}
+RandomizedDelaySec={jitter}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
+"""
+
 
 class _Dumper(yaml.SafeDumper):
     """SafeDumper that writes multi-line strings as literal blocks (readable on the instance)."""
@@ -56,13 +90,20 @@ def render_unit(description: str, exec_start: str, after: tuple[str, ...] = ()) 
     return _UNIT.format(description=description, exec_start=exec_start, wants=extra, after=extra)
 
 
+def render_refresh_units() -> tuple[str, str]:
+    """The refresh service (the boot script with argument ``refresh``, once) and the timer that starts it."""
+    service = _REFRESH_SERVICE.format(exec_start=f"{names.BOOT_SCRIPT_PATH} refresh")
+    return service, _REFRESH_TIMER.format(interval=REFRESH_INTERVAL_SECONDS, jitter=REFRESH_JITTER_SECONDS)
+
+
 def render_write_files(spec: Spec, server_cert_pem: bytes | None = None) -> list[dict[str, str]]:
-    """cloud-config ``write_files`` entries: path, permissions, owner, content (text)."""
+    """cloud-config ``write_files`` entries: path, permissions, content (text); every file is owned by
+    root:root, cloud-init's default owner (not written out: the user data's limit is 16 KiB)."""
     if (spec.tls.mode == "selfsigned") != (server_cert_pem is not None):
         raise ValueError("server_cert_pem is needed exactly when tls.mode = 'selfsigned'")
 
     def entry(path: str, content: str, permissions: str = "0644") -> dict[str, str]:
-        return {"path": path, "permissions": permissions, "owner": "root:root", "content": content}
+        return {"path": path, "permissions": permissions, "content": content}
 
     files = [
         entry(names.REGISTRY_CONFIG_PATH, render_registry_config(spec)),
@@ -78,6 +119,9 @@ def render_write_files(spec: Spec, server_cert_pem: bytes | None = None) -> list
             render_unit("spotreg registry: secrets, DNS, registry container", names.BOOT_SCRIPT_PATH),
         )
     )
+    refresh_service, refresh_timer = render_refresh_units()
+    files.append(entry(f"{paths.SYSTEMD_DIR}/{paths.REFRESH_UNIT}", refresh_service))
+    files.append(entry(f"{paths.SYSTEMD_DIR}/{paths.REFRESH_TIMER}", refresh_timer))
     if spec.tls.mode == "letsencrypt":
         files.append(
             entry(
@@ -95,14 +139,14 @@ def render_user_data(spec: Spec, server_cert_pem: bytes | None = None) -> str:
 
     It holds no secret: the instance profile gives AWS access, SSM holds htpasswd and the TLS key.
     """
-    units = [paths.REGISTRY_UNIT] + ([paths.PROXY_UNIT] if spec.tls.mode == "letsencrypt" else [])
+    units = [paths.REGISTRY_UNIT, paths.REFRESH_TIMER] + ([paths.PROXY_UNIT] if spec.tls.mode == "letsencrypt" else [])
     document: dict[str, Any] = {
         "packages": ["docker"],
         "write_files": render_write_files(spec, server_cert_pem),
         "runcmd": [
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "--now", "docker"],
-            *(["systemctl", "enable", "--now", unit] for unit in units),
+            ["systemctl", "enable", "--now", *units],
         ],
     }
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)

@@ -121,6 +121,9 @@ def test_script_structure_per_mode(modes: tuple[str, str]) -> None:
     assert ("route53" in script) == (spec.dns.mode == "route53")
     assert ("dynamicdns.park-your-domain.com" in script) == (spec.dns.mode == "namecheap")
     assert steps.index("ensure_http_secret") < steps.index("start_registry")
+    # the refresh timer's service: the users again, nothing else (no DNS, no container)
+    refresh = script[script.index("        refresh)\n") :].split(";;", 1)[0].split("\n")[1:-1]
+    assert [line.strip() for line in refresh] == ['fetch_parameter "$HTPASSWD_PARAMETER" "$HTPASSWD_FILE"']
 
 
 @pytest.mark.parametrize("modes", [m for m in MODES if m[1] in ("route53", "namecheap")], ids=mode_id)
@@ -370,3 +373,83 @@ def test_a_failing_legacy_key_read_is_retried_and_fails(stub_path: Path) -> None
     assert status != 0
     assert [call[0] for call in calls] == ["sleep"] * 5
     assert "AccessDeniedException" in stderr
+
+
+# --- fetch_parameter: at boot and on every refresh, the file replaced only when the value changed -----
+
+HTPASSWD_OLD = "ci:$2y$05$old"
+HTPASSWD_NEW = "ci:$2y$05$new\nleaver:$2y$05$other"
+
+
+def _fetch(stub_path: Path, target: Path, answer: str, before: str = "") -> tuple[int, list[list[str]], str]:
+    spec = matrix_spec(("selfsigned", "none"))
+    calls = f'{before}fetch_parameter "$HTPASSWD_PARAMETER" {shlex.quote(str(target))}'
+    return call_functions(stub_path, spec, calls, STUB_AWS_ANSWER=answer)
+
+
+def test_fetch_parameter_writes_a_private_file_and_says_so(stub_path: Path, tmp_path: Path) -> None:
+    target = tmp_path / "auth" / "htpasswd"
+    status, calls, stderr = _fetch(stub_path, target, HTPASSWD_OLD)
+    assert status == 0, stderr
+    assert target.read_text() == HTPASSWD_OLD + "\n"
+    assert target.stat().st_mode & 0o777 == 0o600 and target.parent.stat().st_mode & 0o777 == 0o700
+    assert [call[:3] for call in calls] == [["aws", "ssm", "get-parameter"]]
+    assert f"/spotreg/example/htpasswd -> {target}" in stderr
+    assert sorted(p.name for p in target.parent.iterdir()) == ["htpasswd"]  # no temporary file left
+
+
+def test_fetch_parameter_leaves_an_unchanged_file_alone(stub_path: Path, tmp_path: Path) -> None:
+    """Same value: the same file (inode, modification time), so the registry has nothing to re-read."""
+    target = tmp_path / "htpasswd"
+    target.write_text(HTPASSWD_OLD + "\n")
+    target.chmod(0o600)
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+    before = target.stat()
+    status, _, stderr = _fetch(stub_path, target, HTPASSWD_OLD)
+    assert status == 0, stderr
+    after = target.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert "->" not in stderr
+
+
+def test_fetch_parameter_replaces_a_changed_file_atomically(stub_path: Path, tmp_path: Path) -> None:
+    """Another value: a new file renamed over the old one (a reader sees the old or the new, whole), with a
+    new modification time: what makes distribution's htpasswd controller read it again."""
+    target = tmp_path / "htpasswd"
+    target.write_text(HTPASSWD_OLD + "\n")
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+    held = target.open()  # a reader that opened the old file before the refresh
+    before = target.stat()
+    status, _, stderr = _fetch(stub_path, target, HTPASSWD_NEW)
+    assert status == 0, stderr
+    after = target.stat()
+    assert target.read_text() == HTPASSWD_NEW + "\n"
+    assert after.st_ino != before.st_ino and after.st_mtime_ns != before.st_mtime_ns
+    assert after.st_mode & 0o777 == 0o600
+    assert held.read() == HTPASSWD_OLD + "\n"  # never a half-written file
+    held.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["htpasswd"]
+
+
+def test_a_failing_refresh_keeps_the_users_the_registry_has(stub_path: Path, tmp_path: Path) -> None:
+    """SSM unreachable: retried (bounded), then the unit fails; the file on disk stays as it was."""
+    target = tmp_path / "htpasswd"
+    target.write_text(HTPASSWD_OLD + "\n")
+    down = 'aws() { echo "Could not connect to the endpoint URL" >&2; return 255; }; '
+    status, calls, stderr = _fetch(stub_path, target, "", before=down)
+    assert status != 0
+    assert [call[0] for call in calls] == ["sleep"] * 5 and "giving up after 6 attempts" in stderr
+    assert target.read_text() == HTPASSWD_OLD + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["htpasswd"]
+
+
+@pytest.mark.parametrize("modes", [("selfsigned", "route53"), ("letsencrypt", "namecheap")], ids=mode_id)
+def test_main_refresh_fetches_the_users_only(stub_path: Path, modes: tuple[str, str]) -> None:
+    """``spotreg-boot refresh`` (the timer's service): the htpasswd parameter into the htpasswd file,
+    and nothing that the boot does besides (no DNS, no container, no other secret)."""
+    spec = matrix_spec(modes)
+    record = 'fetch_parameter() { printf "%s|" "$@" >&2; }; '
+    status, calls, stderr = call_functions(stub_path, spec, record + "main refresh")
+    assert status == 0, stderr
+    assert calls == []  # no aws, curl or docker call of its own
+    assert stderr == f"{names.htpasswd_parameter(spec)}|{names.HTPASSWD_PATH}|"

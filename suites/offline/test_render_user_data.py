@@ -1,10 +1,12 @@
-"""The cloud-config user data: valid for cloud-init, every artifact byte-exact, no secret, < 16 KiB."""
+"""The cloud-config user data: valid for cloud-init, every artifact byte-exact, units systemd accepts,
+no secret, < 16 KiB."""
 
 from __future__ import annotations
 
 import base64
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,13 @@ from provisioning import names
 from provisioning.render.boot_script import render_boot_script
 from provisioning.render.caddyfile import render_caddyfile
 from provisioning.render.registry_config import render_registry_config
-from provisioning.render.user_data import MAX_USER_DATA_BYTES, render_user_data
+from provisioning.render.user_data import (
+    MAX_USER_DATA_BYTES,
+    REFRESH_INTERVAL_SECONDS,
+    REFRESH_JITTER_SECONDS,
+    USERS_TAKE_EFFECT_WITHIN_SECONDS,
+    render_user_data,
+)
 from provisioning.spec import Spec
 from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import (
@@ -31,8 +39,14 @@ from suites.offline.render_samples import (
 from suites.offline.spec_strategies import example_mapping
 
 CLOUD_INIT = shutil.which("cloud-init")
+README = Path(__file__).resolve().parents[2] / "README.md"
+SYSTEM_UNITS = Path("/lib/systemd/system")
+UNIT_DIR = "/etc/systemd/system/"
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 REGISTRY_UNIT = "/etc/systemd/system/spotreg-registry.service"
 PROXY_UNIT = "/etc/systemd/system/spotreg-proxy.service"
+REFRESH_UNIT = "/etc/systemd/system/spotreg-refresh.service"
+REFRESH_TIMER = "/etc/systemd/system/spotreg-refresh.timer"
 
 
 def expected_files(spec: Spec, cert: bytes | None) -> dict[str, tuple[str, bytes]]:
@@ -101,10 +115,12 @@ def test_user_data_contents_per_mode(modes: tuple[str, str]) -> None:
     assert document["packages"] == ["docker"]
     cert = tls_material().server_cert_pem if spec.tls.mode == "selfsigned" else None
     files = expected_files(spec, cert)
-    units = [REGISTRY_UNIT] + ([PROXY_UNIT] if spec.tls.mode == "letsencrypt" else [])
-    assert [entry["path"] for entry in document["write_files"]] == [*files, *units]
+    proxy = [PROXY_UNIT] if spec.tls.mode == "letsencrypt" else []
+    assert [entry["path"] for entry in document["write_files"]] == [
+        *files, REGISTRY_UNIT, REFRESH_UNIT, REFRESH_TIMER, *proxy
+    ]  # fmt: skip
     for entry in document["write_files"]:
-        assert entry["owner"] == "root:root"
+        assert "owner" not in entry  # cloud-init's default: root:root
         if entry["path"] in files:
             assert entry["permissions"] == files[entry["path"]][0]
             assert extract_write_file(text, entry["path"]) == files[entry["path"]][1]
@@ -113,7 +129,7 @@ def test_user_data_contents_per_mode(modes: tuple[str, str]) -> None:
     assert document["runcmd"] == [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "docker"],
-        *(["systemctl", "enable", "--now", Path(unit).name] for unit in units),
+        ["systemctl", "enable", "--now", *(Path(unit).name for unit in [REGISTRY_UNIT, REFRESH_TIMER, *proxy])],
     ]
     assert len(text.encode()) < MAX_USER_DATA_BYTES
 
@@ -149,6 +165,77 @@ def test_proxy_unit_runs_the_boot_script_for_the_proxy() -> None:
     assert f"ExecStart={names.BOOT_SCRIPT_PATH} proxy\n" in unit
     assert "After=docker.service network-online.target spotreg-registry.service\n" in unit
     assert "Restart=always\n" in unit
+
+
+def unit_settings(unit: str) -> dict[str, dict[str, str]]:
+    """A unit file's settings by section (each key once in these units)."""
+    sections: dict[str, dict[str, str]] = {}
+    for line in unit.splitlines():
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            assert key not in current, line
+            current[key] = value
+    return sections
+
+
+@pytest.mark.parametrize("modes", MODES, ids=mode_id)
+def test_a_timer_refreshes_the_users_every_minute_in_every_mode(modes: tuple[str, str]) -> None:
+    text = matrix_user_data(modes)
+    service = unit_settings(extract_write_file(text, REFRESH_UNIT).decode())
+    timer = unit_settings(extract_write_file(text, REFRESH_TIMER).decode())
+    # the service runs the boot script once, bounded; it is started by the timer, never enabled itself
+    assert service["Service"] == {
+        "Type": "oneshot",
+        "ExecStart": f"{names.BOOT_SCRIPT_PATH} refresh",
+        "TimeoutStartSec": "300",
+    }
+    assert "Install" not in service
+    # the timer: a first run a minute after it starts (at boot), then a minute after each run started
+    interval, jitter = str(REFRESH_INTERVAL_SECONDS), str(REFRESH_JITTER_SECONDS)
+    assert timer["Timer"] == {
+        "OnActiveSec": interval,
+        "OnUnitActiveSec": interval,
+        "RandomizedDelaySec": jitter,
+        "AccuracySec": "1",  # systemd's default would let it slip by a minute
+    }
+    assert timer["Install"] == {"WantedBy": "timers.target"}
+    # the README's promise covers the longest wait the timer allows, and says so
+    assert REFRESH_INTERVAL_SECONDS + REFRESH_JITTER_SECONDS + 1 < USERS_TAKE_EFFECT_WITHIN_SECONDS
+    assert f"within {USERS_TAKE_EFFECT_WITHIN_SECONDS} seconds" in README.read_text()
+
+
+@pytest.fixture(scope="module")
+def systemd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root for ``systemd-analyze verify --root``: this host's system units, the boot script's path."""
+    if SYSTEMD_ANALYZE is None or not SYSTEM_UNITS.is_dir():
+        pytest.skip("systemd-analyze or the system's units are missing (Debian: apt-get install systemd)")
+    root = tmp_path_factory.mktemp("systemd-root")
+    shutil.copytree(SYSTEM_UNITS, root / "usr/lib/systemd/system", symlinks=True)
+    script = root / names.BOOT_SCRIPT_PATH.lstrip("/")
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    return root
+
+
+@pytest.mark.parametrize("modes", [("selfsigned", "none"), ("letsencrypt", "route53")], ids=mode_id)
+def test_systemd_accepts_every_shipped_unit(systemd_root: Path, modes: tuple[str, str]) -> None:
+    text = matrix_user_data(modes)
+    paths = [entry["path"] for entry in yaml.safe_load(text)["write_files"] if entry["path"].startswith(UNIT_DIR)]
+    units = [Path(path).name for path in paths]
+    assert "spotreg-refresh.timer" in units
+    for path in paths:
+        (systemd_root / path.lstrip("/")).write_bytes(extract_write_file(text, path))
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE or "systemd-analyze", "verify", "--man=no", f"--root={systemd_root}", *units],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
 def test_selfsigned_ships_the_certificate_but_never_the_key() -> None:
