@@ -263,14 +263,20 @@ def _instances(ec2: Any, deployment: str) -> list[Resource]:
     return found
 
 
-def _dns(route53: Any, deployment: str, zone_ids: Sequence[str] | None, *, optional: bool) -> list[Resource]:
+def _dns(
+    route53: Any, deployment: str, zone_ids: Sequence[str] | None, *, optional: bool, own_zone: str | None
+) -> list[Resource]:
     found = []
     try:
         marked = marked_records(route53, None if zone_ids is None else list(zone_ids))
     except ClientError as error:
-        if optional and is_denied(error):
+        if not is_denied(error):
+            raise
+        if optional:
             return []
-        raise
+        if own_zone is None:
+            raise
+        marked = marked_records(route53, [own_zone])  # may not list every zone: the spec's own, then
     for record, marker in marked:
         if marker.get(TAG_DEPLOYMENT) != deployment:
             continue
@@ -294,13 +300,15 @@ def take_inventory(
     bucket_names: Iterable[str] = (),
     zone_ids: Sequence[str] | None = None,
     route53_optional: bool = False,
+    own_zone: str | None = None,
 ) -> Inventory:
     """Every resource of the deployment, of every kind spotreg makes.
 
     Buckets are found by tag (and by `bucket_names`, which are listed whatever their tags say); IAM
     resources and parameters by their deterministic names; EC2 resources by tag; DNS records by the
     owner TXT record spotreg writes beside them, in `zone_ids` (default: every hosted zone); with
-    `route53_optional` (a spec that does not use Route 53), Route 53 denying the search finds none.
+    `route53_optional` (a spec that does not use Route 53), Route 53 denying the search finds none; when
+    listing every zone is denied, `own_zone` (the spec's) is searched alone.
     """
     resources = [
         *_buckets(clients.s3, deployment_name, list(bucket_names)),
@@ -308,6 +316,6 @@ def take_inventory(
         *_parameters(clients.ssm, deployment_name),
         *_security_groups(clients.ec2, deployment_name),
         *_instances(clients.ec2, deployment_name),
-        *_dns(clients.route53, deployment_name, zone_ids, optional=route53_optional),
+        *_dns(clients.route53, deployment_name, zone_ids, optional=route53_optional, own_zone=own_zone),
     ]
     return Inventory(deployment_name, tuple(resources))

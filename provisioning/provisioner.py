@@ -211,6 +211,7 @@ class Provisioner:
                 self.deployment,
                 bucket_names=[self.spec.storage.bucket],
                 route53_optional=self.spec.dns.mode != "route53",
+                own_zone=self.spec.dns.zone_id,
             )
 
     def plan(self, *, legacy_access_key: bool = False) -> Plan:

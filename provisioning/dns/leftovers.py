@@ -2,7 +2,8 @@
 the host name or of the zone, and on the way down. Found by the owner marker spotreg writes beside them.
 
 A deployment whose spec does not use Route 53 never needs Route 53 rights: when the search is denied
-there, the step says so in a note and goes on.
+there, the step says so in a note and goes on. One that does needs rights on its own zone only: when
+listing every zone is denied, the search stays in the spec's zone.
 """
 
 from __future__ import annotations
@@ -22,17 +23,20 @@ NOT_SEARCHED = "Route 53 not searched: these credentials may not list it, and th
 def leftover_records(ctx: Context, *, keep: tuple[str, str] | None, apply: bool) -> list[Change]:
     """Delete (with `apply`; else only say) every record marked as this deployment's in any hosted zone,
     except the one at `keep` (zone id, host name)."""
-    route53 = ctx.clients.route53
+    route53, zone_id = ctx.clients.route53, ctx.spec.dns.zone_id
     try:
-        found = [
-            record
-            for record, marker in marked_records(route53)
-            if marker.get(TAG_DEPLOYMENT) == ctx.deployment and (record.zone_id, record.name) != keep
-        ]
+        marked = marked_records(route53)
     except ClientError as error:
-        if is_denied(error) and ctx.spec.dns.mode != "route53":
+        if not is_denied(error):
+            raise
+        if ctx.spec.dns.mode != "route53" or zone_id is None:
             return [Change(KIND, "(every hosted zone)", "keep", NOT_SEARCHED, note=True)]
-        raise
+        marked = marked_records(route53, [zone_id])  # may not list every zone: the spec's own, then
+    found = [
+        record
+        for record, marker in marked
+        if marker.get(TAG_DEPLOYMENT) == ctx.deployment and (record.zone_id, record.name) != keep
+    ]
     changes = []
     for record in found:
         if apply:
