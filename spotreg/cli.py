@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 failure; 2 invalid configuration or usage; 3 AWS denied an action;
 4 no spot capacity; 5 a wait timed out; 6 DNS update refused; 7 a resource by spotreg's name is not ours;
-130 interrupted.
+8 another up or down of the deployment runs; 130 interrupted (SIGINT or SIGTERM).
 """
 
 from __future__ import annotations
