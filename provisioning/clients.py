@@ -52,7 +52,7 @@ def make_clients(
     def client(service: str) -> Any:
         return cast(Any, session).client(service, region_name=region, endpoint_url=endpoint_url, config=_CONFIG)
 
-    return AwsClients(
+    clients = AwsClients(
         region=region,
         s3=client("s3"),
         ec2=client("ec2"),
@@ -62,3 +62,16 @@ def make_clients(
         route53=client("route53"),
         endpoint_url=endpoint_url,
     )
+    clients.s3.meta.events.register("provide-client-params.s3", _expect_own_buckets(clients))
+    return clients
+
+
+def _expect_own_buckets(clients: AwsClients) -> Any:
+    """Every S3 call that can name the bucket's expected owner names the caller's account: a bucket of
+    another account (a typo, a squatted name) is refused by S3, never used or adopted."""
+
+    def add_owner(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "ExpectedBucketOwner" in model.input_shape.members and "ExpectedBucketOwner" not in params:
+            params["ExpectedBucketOwner"] = clients.account_id()
+
+    return add_owner

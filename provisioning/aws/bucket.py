@@ -69,20 +69,36 @@ def _optional(call: Any, missing: tuple[str, ...], **kwargs: Any) -> Any:
         raise
 
 
+def _is_listed_here(s3: Any, name: str) -> bool | None:
+    """Whether this account owns a bucket by that name (None: it may not list its buckets)."""
+    try:
+        return name in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    except ClientError as error:
+        if is_denied(error):
+            return None
+        raise
+
+
 def bucket_region(s3: Any, name: str) -> str | None:
-    """The bucket's region, None when it does not exist. Denied means someone else's bucket (or no
-    permission to look): PermissionDenied."""
+    """The bucket's region, None when it does not exist. Denied: OwnershipError when the bucket is not
+    among this account's (S3 refused this account as its expected owner), else PermissionDenied."""
     try:
         answer = s3.get_bucket_location(Bucket=name)
     except ClientError as error:
         if error_code(error) == "NoSuchBucket":
             return None
-        if is_denied(error):
+        if is_denied(error):  # asked with this account as ExpectedBucketOwner (see clients.py)
+            if _is_listed_here(s3, name) is False:
+                raise OwnershipError(
+                    KIND,
+                    name,
+                    "belongs to another AWS account (bucket names are global): choose another storage.bucket",
+                ) from error
             raise PermissionDenied(
                 "s3:GetBucketLocation",
                 f"bucket {name}",
-                "the bucket belongs to another account, or these credentials may not read it",
-                hint="choose another storage.bucket, or grant s3:GetBucketLocation on it",
+                "these credentials may not read the bucket",
+                hint="grant s3:GetBucketLocation on it (see 'spotreg render operator-policy')",
             ) from error
         raise
     return location_region(answer.get("LocationConstraint"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from provisioning.errors import InputError, OwnershipError, PermissionDenied, SecretError
@@ -87,10 +89,23 @@ def test_bucket_of_another_account_is_refused_before_anything_is_made(make_provi
 
             raise injected_error(name, "AccessDenied", "Access Denied")
 
+    sent: list[dict[str, Any]] = []  # what S3 was sent, after every client hook
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
     provisioner = make_provisioner()
-    with watch(clients, deny) as log, pytest.raises(PermissionDenied, match="another account"):
-        provisioner.up()
+    clients.s3.meta.events.register("before-parameter-build.s3", record, unique_id="sent")
+    try:
+        with watch(clients, deny) as log, pytest.raises(OwnershipError, match="another AWS account") as refused:
+            provisioner.up()
+    finally:
+        clients.s3.meta.events.unregister("before-parameter-build.s3", unique_id="sent")
+    assert refused.value.exit_code == 7 and refused.value.step == "bucket"
     assert log.mutating() == []
+    # every S3 call on a bucket named this account as the bucket's expected owner
+    on_buckets = [params for params in sent if "Bucket" in params]
+    assert on_buckets and all(params.get("ExpectedBucketOwner") == "123456789012" for params in on_buckets)
 
 
 def test_bucket_in_another_region_is_refused(make_provisioner, clients, boto_session):
