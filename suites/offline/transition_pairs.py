@@ -119,41 +119,86 @@ def side(
 DNS_MODES = ("route53", "eip", "none", "namecheap")
 
 
-@st.composite
-def sides(draw: st.DrawFn, dns_modes: tuple[str, ...] = DNS_MODES) -> Side:
-    """A valid side, varying exactly the dimensions listed in the module's docstring."""
-    dns = draw(st.sampled_from(dns_modes))
-    hostname: str | None = None
-    if dns in ("route53", "namecheap"):
-        hostname = draw(st.sampled_from(HOSTNAMES))
-    elif dns == "eip":
-        hostname = draw(st.sampled_from((None, *HOSTNAMES)))
-    tls_modes = ["selfsigned", "none"] + (["letsencrypt"] if hostname is not None else [])
-    tls = draw(st.sampled_from(tls_modes))
-    allowed_cidrs = [c for c in OPERATOR_CIDRS if not (tls == "none" and c == WORLD)]
-    cidrs = draw(st.lists(st.sampled_from(allowed_cidrs), min_size=1, max_size=3, unique=True))
-    types = draw(st.lists(st.sampled_from(INSTANCE_TYPES), min_size=1, max_size=3, unique=True))
-    ssh_cidrs = draw(st.one_of(st.just([]), st.lists(st.sampled_from(SSH_CIDRS), min_size=1, unique=True)))
-    names = draw(st.lists(st.sampled_from(sorted(USERS)), min_size=1, max_size=3, unique=True))
-    users = tuple((name, draw(st.sampled_from(USERS[name]))) for name in names)
+# The dimensions a transition moves, in the order they are drawn (a later one's values depend on
+# the earlier ones: TLS on the host name, CIDRs on TLS).
+DIMENSIONS = ("dns", "tls", "cidrs", "types", "ssh", "users", "bucket", "legacy")
+
+
+def _draw(draw: st.DrawFn, dimension: str, chosen: dict[str, Any], dns_modes: tuple[str, ...]) -> Any:
+    """One dimension's value, valid with what `chosen` already holds."""
+    if dimension == "dns":
+        mode = draw(st.sampled_from(dns_modes))
+        if mode in ("route53", "namecheap"):
+            return mode, draw(st.sampled_from(HOSTNAMES))
+        if mode == "eip":
+            return mode, draw(st.sampled_from((None, *HOSTNAMES)))
+        return mode, None
+    if dimension == "tls":
+        return draw(st.sampled_from(("selfsigned", "none", *(("letsencrypt",) if chosen["dns"][1] else ()))))
+    if dimension == "cidrs":
+        allowed = [c for c in OPERATOR_CIDRS if not (chosen["tls"] == "none" and c == WORLD)]
+        return tuple(draw(st.lists(st.sampled_from(allowed), min_size=1, max_size=3, unique=True)))
+    if dimension == "types":
+        return tuple(draw(st.lists(st.sampled_from(INSTANCE_TYPES), min_size=1, max_size=3, unique=True)))
+    if dimension == "ssh":
+        return tuple(draw(st.one_of(st.just([]), st.lists(st.sampled_from(SSH_CIDRS), min_size=1, unique=True))))
+    if dimension == "users":
+        names = draw(st.lists(st.sampled_from(sorted(USERS)), min_size=1, max_size=3, unique=True))
+        return tuple((name, draw(st.sampled_from(USERS[name]))) for name in names)
+    if dimension == "bucket":
+        return draw(st.sampled_from(BUCKETS))
+    return draw(st.booleans())
+
+
+def _still_valid(dimension: str, chosen: dict[str, Any]) -> bool:
+    """Whether a value kept from A still fits B's earlier dimensions (else it is drawn anew)."""
+    if dimension == "tls":
+        return chosen["tls"] != "letsencrypt" or chosen["dns"][1] is not None
+    if dimension == "cidrs":
+        return not (chosen["tls"] == "none" and WORLD in chosen["cidrs"])
+    return True
+
+
+def _side(chosen: dict[str, Any]) -> Side:
     return side(
-        dns=dns,
-        hostname=hostname,
-        tls=tls,
-        types=tuple(types),
-        cidrs=tuple(cidrs),
-        ssh_cidrs=tuple(ssh_cidrs),
-        users=users,
-        bucket=draw(st.sampled_from(BUCKETS)),
-        legacy=draw(st.booleans()),
+        dns=chosen["dns"][0],
+        hostname=chosen["dns"][1],
+        tls=chosen["tls"],
+        types=chosen["types"],
+        cidrs=chosen["cidrs"],
+        ssh_cidrs=chosen["ssh"],
+        users=chosen["users"],
+        bucket=chosen["bucket"],
+        legacy=chosen["legacy"],
     )
 
 
-def pairs(first_dns_mode: str | None = None) -> st.SearchStrategy[tuple[Side, Side]]:
-    """Two sides of one deployment: the state `up A` made and the one `up B` asks for; with
+@st.composite
+def sides(draw: st.DrawFn, dns_modes: tuple[str, ...] = DNS_MODES) -> Side:
+    """A valid side, varying exactly the dimensions listed in the module's docstring."""
+    chosen: dict[str, Any] = {}
+    for dimension in DIMENSIONS:
+        chosen[dimension] = _draw(draw, dimension, chosen, dns_modes)
+    return _side(chosen)
+
+
+@st.composite
+def pairs(draw: st.DrawFn, first_dns_mode: str | None = None) -> tuple[Side, Side]:
+    """Two sides of one deployment: the state `up A` made and the one `up B` asks for. B is A with a
+    non-empty set of dimensions drawn anew (all of them at most), so that a failure shrinks to the
+    one dimension that moved; a kept value B's new ones make invalid is drawn anew too. With
     `first_dns_mode`, A's DNS mode is that one."""
     first = DNS_MODES if first_dns_mode is None else (first_dns_mode,)
-    return st.tuples(sides(first), sides())
+    a: dict[str, Any] = {}
+    for dimension in DIMENSIONS:
+        a[dimension] = _draw(draw, dimension, a, first)
+    moved = draw(st.sets(st.sampled_from(DIMENSIONS), min_size=1))
+    b: dict[str, Any] = {}
+    for dimension in DIMENSIONS:
+        b[dimension] = a[dimension]
+        if dimension in moved or not _still_valid(dimension, b):
+            b[dimension] = _draw(draw, dimension, b, DNS_MODES)
+    return _side(a), _side(b)
 
 
 # The pairs that always run: each moves one dimension (the id says which) from a common start.
