@@ -28,6 +28,7 @@ TAG_PREFIX: Final = "spotreg:"  # tag keys below it are spotreg's own; a spec ma
 TAG_DEPLOYMENT: Final = f"{TAG_PREFIX}deployment"
 TAG_RUN: Final = f"{TAG_PREFIX}run"
 TAG_EXPIRES: Final = f"{TAG_PREFIX}expires"
+TAG_LEGACY_KEY: Final = f"{TAG_PREFIX}legacy-access-key"  # on the instance: "true" when it booted in legacy mode
 TAG_CREATED: Final = f"{TAG_PREFIX}created"  # on a bucket spotreg itself created: the deployment's name
 
 NAME_PREFIX: Final = "spotreg-"  # every IAM/EC2 resource name starts with it

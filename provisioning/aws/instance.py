@@ -12,7 +12,7 @@ from provisioning.aws.launch import KIND, LaunchInputs, launch, launch_candidate
 from provisioning.changes import Change
 from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem
-from provisioning.names import resource_name
+from provisioning.names import TAG_LEGACY_KEY, resource_name
 from provisioning.records import InstanceFacts, Launched
 from provisioning.render.user_data import render_user_data
 from provisioning.rules import architecture_of
@@ -68,12 +68,21 @@ def subnets_by_zone(clients: AwsClients, spec: Spec) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def instance_drift(facts: InstanceFacts, spec: Spec, inputs: LaunchInputs | None, user_data: str | None) -> list[str]:
+def legacy_tag(legacy: bool) -> dict[str, str]:
+    """The instance's record of how its registry reaches S3 (read once, at boot): legacy key or profile."""
+    return {TAG_LEGACY_KEY: "true" if legacy else "false"}
+
+
+def instance_drift(
+    facts: InstanceFacts, spec: Spec, inputs: LaunchInputs | None, user_data: str | None, *, legacy: bool = False
+) -> list[str]:
     """Why a live instance no longer matches the spec (pure). The AMI is not compared: a newer AL2023
     release is no reason to replace a running registry."""
     drift = []
     if facts.instance_type not in spec.instance.types:
         drift.append(f"type {facts.instance_type} is not in instance.types")
+    if facts.tags.get(TAG_LEGACY_KEY, "false") != legacy_tag(legacy)[TAG_LEGACY_KEY]:
+        drift.append("legacy access key " + ("on" if legacy else "off") + " (the registry reads it at boot)")
     if inputs is not None:
         if user_data != inputs.user_data:
             drift.append("user data")
@@ -136,7 +145,7 @@ def launch_inputs(run: Run) -> LaunchInputs | None:
         security_group_id=run.security_group_id,
         profile_arn=run.profile_arn,
         user_data=render_user_data(run.spec, run.server_cert_pem),
-        tags=run.ctx.tags,
+        tags={**run.ctx.tags, **legacy_tag(run.legacy)},
     )
 
 
@@ -149,7 +158,7 @@ def sort_out(
     retire: list[tuple[InstanceFacts, list[str]]] = []
     for facts in live_instances(ec2, run.ctx.deployment):
         user_data = user_data_of(ec2, facts.instance_id) if inputs is not None else None
-        drift = instance_drift(facts, run.spec, inputs, user_data)
+        drift = instance_drift(facts, run.spec, inputs, user_data, legacy=run.legacy)
         if not drift and keep is None:
             keep = facts
         else:

@@ -24,6 +24,7 @@ from provisioning.step import Context, Run
 from provisioning.tags import aws_tags, belongs_to, is_code, missing_tags, tag_dict
 
 KIND = "parameter"
+PENDING_ADDRESS = "elastic-ip-not-allocated-yet.invalid"  # stands for it in a plan; never in a certificate
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def _tls_names(run: Run) -> list[str]:
         return [run.spec.dns.hostname]
     if run.address is not None:
         return [run.address.public_ip]
+    if run.spec.dns.mode == "eip":  # a plan, before the address exists: whatever it will be, a new certificate
+        return [PENDING_ADDRESS]
     return [names.resource_name(run.spec)]
 
 
