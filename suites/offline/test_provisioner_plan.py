@@ -39,7 +39,13 @@ def test_plan_only_reads_before_and_after_up(make_provisioner, make_spec, client
     assert after.is_noop, str(after)
     with watch(clients, _forbid_changes):
         without_legacy = provisioner.plan()
-    assert {(c.kind, c.action) for c in without_legacy.pending()} == {("iam-user", "delete"), ("parameter", "delete")}
+    # the registry reads the legacy key at boot: leaving legacy mode replaces the instance
+    assert {(c.kind, c.action) for c in without_legacy.pending()} == {
+        ("iam-user", "delete"),
+        ("parameter", "delete"),
+        ("instance", "replace"),
+        ("instance", "create"),
+    }
 
 
 def test_plan_names_the_instance_it_would_launch(make_provisioner):
