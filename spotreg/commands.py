@@ -126,6 +126,10 @@ def up(
     switch_storage: bool = False,
 ) -> int:
     """`spotreg up`: create or correct every resource, then say where the instance was placed and why."""
+    if endpoint_url and wait_healthy:
+        # moto's instances have made-up public addresses: probing them would send traffic off this machine.
+        err.print("note: no health wait with --endpoint-url (the instance's address is not real)", style="dim")
+        wait_healthy = None
     provisioner = _provisioner(config, endpoint_url)
     inventory = provisioner.up(
         legacy_access_key=legacy_access_key, wait_healthy=wait_healthy, switch_storage=switch_storage
