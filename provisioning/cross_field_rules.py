@@ -150,15 +150,11 @@ def spec_problems(spec: Spec) -> list[Problem]:
 
 
 @dataclass(frozen=True)
-class SpecWarning:
+class SpecWarning(Problem):
     """A key given in the spec that the chosen modes do not read: spotreg ignores it."""
 
-    field: str
-    value: object
-    rule: str
-
     def __str__(self) -> str:
-        return f"warning: {self.field} = {self.value!r}: {self.rule}"
+        return f"warning: {super().__str__()}"
 
 
 @dataclass(frozen=True)
