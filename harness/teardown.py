@@ -22,6 +22,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -185,13 +186,16 @@ class TeardownRegistry:
                 self.close()
 
 
-def run_to_the_end(command: Sequence[str], env: Mapping[str, str], say: Say, *, what: str) -> int:
+def run_to_the_end(
+    command: Sequence[str], env: Mapping[str, str], say: Say, *, what: str, cwd: Path | None = None
+) -> int:
     """Run `command` and wait for it even when interrupted: its own finalizers tear down what it made.
 
     Ctrl-C reaches the child from the terminal too (same process group); SIGTERM is passed on to it.
-    Either way the wait goes on until the child has ended; its exit status is returned.
+    Either way the wait goes on until the child has ended; its exit status is returned. `cwd`: where
+    the child runs (this process's directory when None).
     """
-    child = subprocess.Popen(list(command), env=dict(env))
+    child = subprocess.Popen(list(command), env=dict(env), cwd=cwd)
     teardown = TeardownRegistry(say, what=what, after_kill="kill -9 leaves the child without its teardown")
 
     def wait_for_the_child() -> None:

@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.refusal import REFUSAL_ENV, read_refusal
 from harness.report import write_reports
 from harness.smoke import DEFAULT_MIN_CERT_DAYS
 from harness.teardown import run_to_the_end
+from provisioning.errors import SpotregError
 
 PYTEST_NO_TESTS = 5
 MIB = 1024 * 1024
@@ -35,22 +37,58 @@ class SmokeOptions:
     insecure_http: bool = False
 
 
+SUITES: dict[Tier, tuple[str, ...]] = {
+    "offline": ("suites/offline", "suites/stack"),
+    "live": ("suites/live",),
+    "smoke": ("suites/smoke",),
+}
+CHECKOUT_FILES = ("conftest.py", "pyproject.toml")  # the harness's pytest entry point and its settings
+
+
+class SuitesMissing(SpotregError):
+    """The installed spotreg has no checkout with the tier's suites next to it (a wheel has none)."""
+
+    exit_code = 2
+
+
+def package_checkout() -> Path:
+    """The directory the installed `harness` package sits in: the checkout, for an editable install."""
+    import harness
+
+    return Path(harness.__file__).resolve().parents[1]
+
+
+def find_checkout(tier: Tier, root: Path | None = None) -> Path:
+    """The checkout whose suites `tier` runs (`root`, else the installed package's), whatever the
+    current directory; SuitesMissing naming every missing piece when it lacks any."""
+    root = package_checkout() if root is None else root
+    missing = [name for name in (*CHECKOUT_FILES, *SUITES[tier]) if not (root / name).exists()]
+    if missing:
+        raise SuitesMissing(
+            f"spotreg verify --{tier} runs the test suites of a checkout of the repository, and {root} "
+            f"has no {', '.join(missing)} (an installed wheel ships no tests)",
+            hint="clone the repository and run `make verify` there, or `pip install -e .` from the "
+            "checkout so that `spotreg verify` finds its suites from any directory",
+        )
+    return root
+
+
 def _target(tier: Tier, config: Path | None, endpoint: str | None, smoke: SmokeOptions) -> tuple[str, list[str]]:
-    """The target's name and the pytest arguments that select it."""
+    """The target's name and the pytest arguments that select it (suite paths relative to the checkout)."""
     if tier == "live":
         if config is None:
             raise SystemExit("spotreg verify --live needs --config FILE")
-        return "live", ["suites/live", "--live", "--config", str(config)]
+        return "live", [*SUITES["live"], "--live", "--config", str(config)]
     if tier == "smoke":
         if not endpoint:
             raise SystemExit("spotreg verify of a deployed registry needs --endpoint HOST[:PORT]")
-        selection = ["suites/smoke", "--endpoint", endpoint, f"--smoke-min-cert-days={smoke.min_cert_days}"]
+        selection = [*SUITES["smoke"], "--endpoint", endpoint, f"--smoke-min-cert-days={smoke.min_cert_days}"]
         selection += [f"--smoke-ca={smoke.ca}"] if smoke.ca else []
         selection += ["--smoke-insecure-http"] if smoke.insecure_http else []
         return "smoke", selection
     # one worker more than cores: the stack's tests mostly wait (boots, retries, restarts)
     workers = str(min(3, (os.cpu_count() or 1) + 1))
-    return "offline", ["suites/offline", "suites/stack", "-n", workers, "--dist", "loadgroup"]
+    return "offline", [*SUITES["offline"], "-n", workers, "--dist", "loadgroup"]
 
 
 def _junit_counts(path: Path) -> dict[str, int]:
@@ -112,7 +150,7 @@ def _say(line: str) -> None:
 EXAMPLE_CONFIG = Path("examples/spotreg.toml")
 
 
-def _monthly_cost(config: Path | None) -> dict[str, Any] | None:
+def _monthly_cost(config: Path | None, checkout: Path) -> dict[str, Any] | None:
     """The spec's monthly estimate at the default usage and the on-demand ceiling, for the cost trend."""
     from provisioning.cost import (
         DEFAULT_EGRESS_GIB,
@@ -125,7 +163,7 @@ def _monthly_cost(config: Path | None) -> dict[str, Any] | None:
     from provisioning.errors import SpotregError
     from provisioning.spec_loading import load_spec
 
-    path = config or EXAMPLE_CONFIG
+    path = config or checkout / EXAMPLE_CONFIG
     if not path.exists():
         return None
     try:
@@ -144,6 +182,10 @@ def _monthly_cost(config: Path | None) -> dict[str, Any] | None:
     return {"config": str(path), **estimate.to_dict()}
 
 
+def _absolute(path: Path | None) -> Path | None:
+    return None if path is None else path.expanduser().resolve()
+
+
 def run_verify(
     tier: Tier,
     *,
@@ -152,42 +194,64 @@ def run_verify(
     endpoint: str | None = None,
     smoke: SmokeOptions | None = None,
     pytest_args: Sequence[str] = (),
+    checkout: Path | None = None,
 ) -> int:
-    """Run pytest for `tier` (its suites, waited for to the end of their teardown even when
-    interrupted), then write summary.json next to junit.xml, the history and the HTML report."""
-    target, selection = _target(tier, config, endpoint, smoke or SmokeOptions())
+    """Run pytest for `tier` in the checkout's root, whatever the current directory (its suites, waited
+    for to the end of their teardown even when interrupted), then write summary.json next to junit.xml,
+    the history and the HTML report. Paths given (`reports`, `config`, the smoke CA) are the caller's,
+    relative to the current directory; `pytest_args` are pytest's, relative to the checkout.
+
+    A run whose pytest side refused before any test ran (harness.refusal) is recorded with outcome
+    "refused" and the reason, not as a failed run."""
+    reports = reports.expanduser().resolve()
+    config = _absolute(config)
+    smoke = smoke or SmokeOptions()
+    smoke = SmokeOptions(_absolute(smoke.ca), smoke.min_cert_days, smoke.insecure_http)
+    target, selection = _target(tier, config, endpoint, smoke)
+    root = find_checkout(tier, checkout)
     phases_dir = reports / "phases"
     shutil.rmtree(phases_dir, ignore_errors=True)
     phases_dir.mkdir(parents=True, exist_ok=True)
+    refusal_file = phases_dir / "refusal.txt"
     junit = reports / "junit.xml"
     command = [sys.executable, "-m", "pytest", *selection, f"--junitxml={junit}", *pytest_args]
-    env = {**os.environ, "SPOTREG_PHASES_DIR": str(phases_dir), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    env = {
+        **os.environ,
+        "SPOTREG_PHASES_DIR": str(phases_dir),
+        REFUSAL_ENV: str(refusal_file),
+        "TESTCONTAINERS_RYUK_DISABLED": "true",
+    }
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    code = run_to_the_end(command, env, _say, what="the run")
+    code = run_to_the_end(command, env, _say, what="the run", cwd=root)
     wall = time.perf_counter() - clock
     records = []
     for path in sorted(phases_dir.glob("*.jsonl")):
         records += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     tests = _junit_counts(junit)
+    refusal = read_refusal(refusal_file) if code != 0 else None
     if code == PYTEST_NO_TESTS:
         print("spotreg verify: pytest collected no tests: that is a failure, not a pass", file=sys.stderr)
         code = 1
+    outcome = "refused" if refusal is not None else "passed" if code == 0 else "failed"
     summary = {
         "target": target,
         "started": started.isoformat(timespec="seconds"),
         "wall_seconds": round(wall, 2),
         "exit_code": code,
         "passed": code == 0,
+        "outcome": outcome,
+        **({"refusal": refusal} if refusal is not None else {}),
         "tests": tests,
         "phases": summarize_phases([r for r in records if not r["phase"].startswith(BOX_PHASE_PREFIX)]),
         "boot_phases": summarize_boot_phases(records),
         "bytes_moved": sum(r["bytes"] for r in records),
-        "cost": _monthly_cost(config),
+        "cost": _monthly_cost(config, root),
         "command": command,
+        "cwd": str(root),
     }
     (reports / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     page = write_reports(summary, reports)
-    verdict = "passed" if code == 0 else "FAILED"
+    verdict = {"passed": "passed", "failed": "FAILED", "refused": f"REFUSED ({refusal})"}[outcome]
     print(f"spotreg verify --{target}: {verdict} in {wall:.1f} s; wrote {junit}, summary.json and {page}")
     return code

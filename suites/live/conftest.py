@@ -11,11 +11,15 @@ import os
 
 import pytest
 
+from harness.refusal import record_refusal
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_process_per_live_run(pytestconfig: pytest.Config) -> None:
     if pytestconfig.getoption("--live") and os.environ.get("PYTEST_XDIST_WORKER"):
+        reason = "the live tier runs its phases in order on one deployment: run it without -n (pytest-xdist)"
+        record_refusal(reason)
         pytest.exit(
-            "the live tier runs its phases in order on one deployment: run it without -n (pytest-xdist)",
+            reason,
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
