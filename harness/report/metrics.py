@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,24 @@ def short_date(run: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def passed(run: Mapping[str, Any]) -> bool:
-    return bool(run.get("passed", run.get("exit_code") == 0))
+    return outcome(run) == "passed"
+
+
+OUTCOMES = ("passed", "failed", "refused")
+
+
+def outcome(run: Mapping[str, Any]) -> str:
+    """ "passed", "failed", or "refused" (stopped before any test ran: no measurement, no verdict on the
+    deployment); runs recorded before outcomes existed are passed or failed by their `passed`."""
+    recorded = run.get("outcome")
+    if recorded in OUTCOMES:
+        return str(recorded)
+    return "passed" if run.get("passed", run.get("exit_code") == 0) else "failed"
+
+
+def measured(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The runs that ran their tests: what trend charts plot (a refusal measured nothing)."""
+    return [run for run in runs if outcome(run) != "refused"]
 
 
 # --- charts ----------------------------------------------------------------------------------------------

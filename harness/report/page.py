@@ -21,9 +21,10 @@ from harness.report.metrics import (
     METRICS,
     boot_seconds,
     fmt,
+    measured,
     monthly_cost,
     number,
-    passed,
+    outcome,
     pull_mib_per_s,
     push_mib_per_s,
 )
@@ -42,6 +43,7 @@ h3 { font-size: 15px; margin: 0 0 4px; font-weight: 650; }
 .verdict { font-size: 18px; font-weight: 700; color: #fff; padding: 6px 16px; border-radius: 999px;
            letter-spacing: .04em; }
 .verdict.passed { background: #1a7f37; } .verdict.failed { background: #cf222e; }
+.verdict.refused { background: #9a6700; }
 .meta { color: var(--muted); }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; margin-bottom: 16px; }
 .counts { display: flex; gap: 12px; flex-wrap: wrap; margin: 0; padding: 0; list-style: none; }
@@ -67,9 +69,26 @@ th { color: var(--muted); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: 700; border-top: 2px solid var(--line); }
 .ok { color: #1a7f37; font-weight: 600; } .fail { color: #cf222e; font-weight: 600; }
+.refused { color: #9a6700; font-weight: 600; }
+.refusal { border-left: 4px solid #9a6700; }
 footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
 @media (max-width: 820px) { .grid2 { grid-template-columns: 1fr; } }
 """
+
+
+VERDICT_TEXT = {"passed": "passed", "failed": "FAILED", "refused": "refused"}
+VERDICT_CLASS = {"passed": "ok", "failed": "fail", "refused": "refused"}
+
+
+def _refusal(run: Mapping[str, Any]) -> str:
+    """Why the run refused, said where the tests would be."""
+    if outcome(run) != "refused":
+        return ""
+    reason = escape(str(run.get("refusal") or "refused before any test ran"))
+    return (
+        '<section class="card refusal" id="refusal"><h2>Refused before any test ran</h2>'
+        f'<p>{reason}</p><p class="note">Nothing was measured; trend charts leave this run out.</p></section>'
+    )
 
 
 def _counts(run: Mapping[str, Any]) -> str:
@@ -155,10 +174,11 @@ def _runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
         def cell(value: float | None, digits: int = 1) -> str:
             return DASH if value is None else fmt(value, digits)
 
-        ok = passed(run)
+        result = outcome(run)
+        why = f' title="{escape(str(run.get("refusal", "")))}"' if result == "refused" else ""
         rows.append(
             f"<tr><td>{escape(str(run.get('started', '')))}</td><td>{escape(str(run.get('target', '')))}</td>"
-            f'<td class="{"ok" if ok else "fail"}">{"passed" if ok else "FAILED"}</td>'
+            f'<td class="{VERDICT_CLASS[result]}" data-outcome="{result}"{why}>{VERDICT_TEXT[result]}</td>'
             f'<td class="num">{escape(str(tests.get("passed", DASH)))}/{escape(str(tests.get("tests", DASH)))}</td>'
             f'<td class="num">{cell(number(run.get("wall_seconds")))}</td>'
             f'<td class="num">{cell(boot_seconds(run), 0)}</td>'
@@ -176,8 +196,9 @@ def _runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
 def render_report_html(latest: dict[str, Any], history: list[dict[str, Any]]) -> str:
     """The report page: `latest`'s verdict, counts and phase timeline, and trends across `history`."""
     runs = history[-MAX_RUNS:]
-    ok = passed(latest)
-    verdict = "PASSED" if ok else "FAILED"
+    result = outcome(latest)
+    ok = result == "passed"
+    verdict = result.upper()
     target = escape(str(latest.get("target", "?")))
     wall = number(latest.get("wall_seconds"))
     moved = number(latest.get("bytes_moved"))
@@ -189,7 +210,10 @@ def render_report_html(latest: dict[str, Any], history: list[dict[str, Any]]) ->
     if "exit_code" in latest:
         meta.append(f"exit code {escape(str(latest['exit_code']))}")
     shown = f"the last {len(runs)} of {len(history)} runs" if len(history) > len(runs) else f"{len(runs)} run(s)"
-    charts = "".join(trend_chart(metric, runs) for metric in METRICS)
+    plotted = measured(runs)
+    refusals = len(runs) - len(plotted)
+    charts = "".join(trend_chart(metric, plotted) for metric in METRICS)
+    left_out = f" ({refusals} refused run(s) left out: they measured nothing)" if refusals else ""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -202,13 +226,14 @@ def render_report_html(latest: dict[str, Any], history: list[dict[str, Any]]) ->
 <main>
 <header>
 <h1>spotreg verification</h1>
-<span id="verdict" class="verdict {"passed" if ok else "failed"}" data-passed="{str(ok).lower()}">{verdict}</span>
+<span id="verdict" class="verdict {result}" data-passed="{str(ok).lower()}" data-outcome="{result}">{verdict}</span>
 <span class="meta">{" · ".join(meta)}</span>
 </header>
+{_refusal(latest)}
 <section class="card" id="tests"><h2>Tests</h2>{_counts(latest)}</section>
 {timeline(latest)}
 {_boot_phases(latest)}
-<h2>Trends across {shown}</h2>
+<h2 id="trends">Trends across {shown}{left_out}</h2>
 <div class="grid2">{charts}</div>
 <p class="note">Hollow red points are runs that failed. Hover a point for its run and value.</p>
 {_cost_table(latest)}
