@@ -323,3 +323,55 @@ def test_the_instance_box_boot_is_split_into_its_phases() -> None:
         ("registry healthy", "6.4", "9.9"),
     ]
     assert 'id="boot-phases"' not in render_report_html(synthetic_run(1), [synthetic_run(1)])  # none recorded
+
+
+# --- refusals --------------------------------------------------------------------------------------------
+
+REFUSAL = "live run stopped before anything was created: no AWS credentials in the default chain"
+
+
+def refused_run(index: int) -> dict[str, Any]:
+    """A summary.json of a run that refused before any test ran (it still has a cost estimate)."""
+    return {
+        "target": "live",
+        "started": f"2025-11-{20 + index:02d}T04:00:00+00:00",
+        "wall_seconds": 3.2,
+        "exit_code": 4,
+        "passed": False,
+        "outcome": "refused",
+        "refusal": REFUSAL,
+        "tests": {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "passed": 0},
+        "phases": {},
+        "bytes_moved": 0,
+        "cost": {"monthly_total": "99.99", "currency": "USD"},
+    }
+
+
+def test_trend_charts_leave_refused_runs_out() -> None:
+    history = [synthetic_run(0), refused_run(1), synthetic_run(1), synthetic_run(2), refused_run(3), synthetic_run(3)]
+    dom = parse(render_report_html(history[-1], history))
+    assert_charts(dom, 4)  # the refusal's cost estimate (99.99) is no point of the cost chart
+    assert "2 refused run(s) left out" in render_report_html(history[-1], history)
+    cells = [a for t, a in dom.tags if t == "td" and "data-outcome" in a]
+    assert [c["data-outcome"] for c in cells] == ["passed", "refused", "failed", "passed", "refused", "passed"]
+    assert all(c["class"] == "refused" and c["title"] == REFUSAL for c in cells if c["data-outcome"] == "refused")
+
+
+def test_a_refused_latest_run_says_so_and_why() -> None:
+    history = [synthetic_run(0), refused_run(1)]
+    page = render_report_html(history[-1], history)
+    dom = parse(page)
+    verdict = next(a for t, a in dom.tags if a.get("id") == "verdict")
+    assert verdict["data-outcome"] == "refused" and verdict["class"] == "verdict refused"
+    assert verdict["data-passed"] == "false"
+    assert ">REFUSED<" in page and ">FAILED<" not in page
+    assert "refusal" in dom.ids and REFUSAL in page
+    assert values(dom, "chart-boot") == BOOT[:1]
+
+
+def test_runs_recorded_before_outcomes_are_passed_or_failed_by_their_verdict() -> None:
+    from harness.report.metrics import outcome
+
+    assert outcome(synthetic_run(0)) == "passed" and outcome(synthetic_run(2)) == "failed"
+    assert outcome({"exit_code": 0}) == "passed" and outcome({"exit_code": 4}) == "failed"
+    assert outcome(refused_run(0)) == "refused"
