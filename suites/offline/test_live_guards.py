@@ -8,6 +8,7 @@ credentials files, instance metadata disabled, every proxy variable pointing at 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -37,6 +38,7 @@ from harness.live import (
     throwaway_bucket,
     wait_until_resolves,
 )
+from harness.history import read_history
 from provisioning.clients import make_clients
 from provisioning.cost import load_prices
 from provisioning.errors import WaitTimeout
@@ -126,6 +128,30 @@ def test_verify_live_without_config_says_so(tmp_path):
     assert done.returncode != 0
     assert "spotreg verify --live needs --config FILE" in done.stdout
     assert not (tmp_path / "junit.xml").exists()
+
+
+def test_verify_live_without_credentials_is_recorded_as_a_refusal(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "spotreg", "verify", "--live", "--config", str(EXAMPLE), "--reports", "out"],
+        cwd=elsewhere,  # from outside the checkout: the suites are found from the installed package
+        env={**no_aws_environment(tmp_path), "PYTHONPATH": str(REPO)},  # this checkout's spotreg
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout
+    assert "REFUSED (live run stopped before anything was created: no AWS credentials" in done.stdout
+    reports = elsewhere / "out"
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["outcome"] == "refused" and summary["passed"] is False
+    assert summary["refusal"].startswith("live run stopped before anything was created: no AWS credentials")
+    assert [run["outcome"] for run in read_history(reports / "history.jsonl")] == ["refused"]
+    assert 'data-outcome="refused"' in (reports / "index.html").read_text()
 
 
 # --- the run's identity and names -----------------------------------------------------------------------
