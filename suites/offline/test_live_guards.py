@@ -22,6 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import NoCredentialsError
 
+from harness.history import read_history
 from harness.live import (
     PASSWORD_ENV_PREFIX,
     RUN_ID_PATTERN,
@@ -38,7 +39,6 @@ from harness.live import (
     throwaway_bucket,
     wait_until_resolves,
 )
-from harness.history import read_history
 from provisioning.clients import make_clients
 from provisioning.cost import load_prices
 from provisioning.errors import WaitTimeout
