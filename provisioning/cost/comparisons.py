@@ -46,7 +46,7 @@ def _registries(spec: Spec, prices: PriceTable, region_name: str, usage: Usage) 
     found = [
         Comparison(
             "ecr",
-            "the same images on Amazon ECR",
+            "Amazon ECR, same images",
             ecr_monthly(prices, region_name, usage),
             f"storage at ${plain(region.ecr_storage_per_gb_month)}/GB-month + the same data transfer",
             prices.as_of,

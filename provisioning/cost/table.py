@@ -26,13 +26,13 @@ def _break_even(estimate: CostEstimate) -> str:
 
 
 def print_table(spec: Spec, estimate: CostEstimate) -> None:
-    """Print `estimate` to stdout (120 columns when not a terminal)."""
+    """Print `estimate` to stdout (160 columns when not a terminal)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=False)
     if not console.is_terminal:  # piped or in CI: room for the notes rather than 80 columns
-        console = Console(highlight=False, soft_wrap=False, width=120)
+        console = Console(highlight=False, soft_wrap=False, width=160)
     usage = estimate.usage
     table = Table(
         title=f"spotreg cost: {spec.deployment.name!r} in {estimate.region}, {estimate.instance_type}",
@@ -44,7 +44,7 @@ def print_table(spec: Spec, estimate: CostEstimate) -> None:
         title_justify="left",
         caption_justify="left",
     )
-    table.add_column("item")
+    table.add_column("item", no_wrap=True)
     table.add_column("quantity", justify="right")
     table.add_column("unit price", justify="right")
     table.add_column("USD/month", justify="right")
@@ -62,7 +62,7 @@ def print_table(spec: Spec, estimate: CostEstimate) -> None:
     )
     console.print(table)
     compare = Table(title="compared with", title_justify="left")
-    compare.add_column("")
+    compare.add_column("", no_wrap=True)
     compare.add_column("USD/month", justify="right")
     compare.add_column("note", style="dim")
     compare.add_column("prices of", style="dim")
