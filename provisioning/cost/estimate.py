@@ -46,7 +46,8 @@ def estimate_monthly_cost(
     """The monthly cost of `spec`'s deployment with this usage, as line items, a total and comparisons.
 
     `instance_type` defaults to the spec's first choice; `spot_price_per_hour` (the 7-day mean in
-    `spot_zone` when that is given) is capped by the on-demand price and by `instance.max_price`. Raises PriceError for a region or type without prices.
+    `spot_zone` when that is given) is capped by the on-demand price and by `instance.max_price`.
+    Raises PriceError for a region or type without prices.
     """
     usage = Usage.checked(stored_gib, pushes_per_month, pulls_per_month, egress_gib)
     region_name = spec.deployment.region

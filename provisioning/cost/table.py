@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from provisioning.cost.model import CostEstimate, LineItem
 from provisioning.cost.line_items import MILLION
+from provisioning.cost.model import CostEstimate, LineItem
 from provisioning.cost.money import THOUSAND, dollars, plain
 from provisioning.spec import Spec
 
