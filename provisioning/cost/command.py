@@ -38,13 +38,12 @@ def print_estimate(
     """`spotreg cost`: print the monthly estimate of `config` as a table, or as JSON. With `spot_history`,
     the spot price is the best zone's mean of the last 7 days (EC2 at `endpoint_url`, default AWS)."""
     spec = load_spec(config)
-    where = ""
+    zone: str | None = None
     if spot_history:
         import boto3
 
         ec2 = boto3.session.Session().client("ec2", region_name=spec.deployment.region, endpoint_url=endpoint_url)
         instance_type, zone, spot_price = spot_mean_from_history(spec, ec2, now=datetime.now(UTC))
-        where = f" in {zone} (spot mean of 7 days)"
     estimate = estimate_monthly_cost(
         spec,
         load_prices(prices),
@@ -54,9 +53,10 @@ def print_estimate(
         egress_gib=egress_gib,
         spot_price_per_hour=spot_price,
         instance_type=instance_type,
+        spot_zone=zone,
     )
     if as_json:
         sys.stdout.write(json.dumps(estimate.to_dict(), indent=2) + "\n")
     else:
-        print_table(spec, estimate, where)
+        print_table(spec, estimate)
     return 0

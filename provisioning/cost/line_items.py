@@ -1,4 +1,4 @@
-"""The line items of a month: the instance, its disk and address, S3 storage and requests, egress."""
+"""The line items of a month: the instance, its disk and address, S3 storage and requests, Route 53, egress."""
 
 from __future__ import annotations
 
@@ -18,9 +18,20 @@ def health_checks_per_month(spec: Spec, hours_per_month: Decimal) -> Decimal:
     return (seconds / spec.registry.health_interval_seconds).to_integral_value(rounding=ROUND_DOWN)
 
 
+MILLION = Decimal(1_000_000)
+
+
 def billable_egress(prices: PriceTable, usage: Usage) -> Decimal:
-    """The GB out to the internet a month past the account's free allowance."""
+    """The GB out to the internet a month past the account's free allowance (if nothing else uses it)."""
     return max(usage.egress_gib - prices.free_egress_gb_per_month, Decimal(0))
+
+
+def typical_spot_range(prices: PriceTable, instance_type: str, on_demand: Decimal) -> tuple[Decimal, Decimal] | None:
+    """The typical spot USD/hour (low, high) of `instance_type`'s family from the stored savings range."""
+    saving = prices.spot_typical.savings_vs_on_demand.get(instance_type.split(".")[0])
+    if saving is None:
+        return None
+    return on_demand * (1 - saving.high), on_demand * (1 - saving.low)
 
 
 def _item(key: str, label: str, quantity: Decimal, unit: str, unit_price: Decimal, note: str = "") -> LineItem:
@@ -29,20 +40,37 @@ def _item(key: str, label: str, quantity: Decimal, unit: str, unit_price: Decima
 
 def line_items(spec: Spec, prices: PriceTable, usage: Usage, rate: InstanceRate) -> tuple[LineItem, ...]:
     """What AWS bills a month for `spec`'s deployment with this usage, each item rounded to the cent."""
-    return (*_instance_items(spec, prices, rate), *_s3_items(spec, prices, usage), _egress_item(spec, prices, usage))
+    return (
+        *_instance_items(spec, prices, rate),
+        *_s3_items(spec, prices, usage),
+        *_route53_items(spec, prices, usage),
+        _egress_item(spec, prices, usage),
+    )
+
+
+def _typical_note(prices: PriceTable, rate: InstanceRate) -> str:
+    typical = typical_spot_range(prices, rate.instance_type, rate.on_demand)
+    family = rate.instance_type.split(".")[0]
+    if typical is None:
+        return f"no typical spot range stored for {family}"
+    saving = prices.spot_typical.savings_vs_on_demand[family]
+    low, high = (plain(t.quantize(Decimal("0.0001"))) for t in typical)
+    return (
+        f"typical spot ${low}-${high}/h ({plain(saving.low * 100)}-{plain(saving.high * 100)}% below on-demand "
+        f"${plain(rate.on_demand)}/h; Spot Instance Advisor, {prices.spot_typical.as_of})"
+    )
 
 
 def _instance_items(spec: Spec, prices: PriceTable, rate: InstanceRate) -> tuple[LineItem, ...]:
     hours = prices.hours_per_month
-    on_demand_note = "" if rate.hourly == rate.on_demand else f"; on-demand {rate.on_demand}/h"
     return (
         _item(
             "instance",
-            f"EC2 spot instance {rate.instance_type}",
+            f"EC2 {rate.instance_type}: {rate.basis}",
             hours,
             "hours",
             rate.hourly,
-            rate.basis + on_demand_note,
+            _typical_note(prices, rate),
         ),
         _item(
             "ebs",
@@ -100,12 +128,43 @@ def _s3_items(spec: Spec, prices: PriceTable, usage: Usage) -> tuple[LineItem, .
     )
 
 
+def _route53_items(spec: Spec, prices: PriceTable, usage: Usage) -> tuple[LineItem, ...]:
+    """The hosted zone and its queries, when the spec's DNS is Route 53 (one query per push or pull)."""
+    if spec.dns.mode != "route53":
+        return ()
+    route53 = prices.route53
+    return (
+        _item(
+            "route53_zone",
+            "Route 53 hosted zone",
+            Decimal(1),
+            "zones",
+            route53.hosted_zone_per_month,
+            f"dns.zone_id {spec.dns.zone_id}: the whole zone's charge, shared with its other names",
+        ),
+        _item(
+            "route53_queries",
+            "Route 53 standard queries",
+            Decimal(usage.pushes_per_month + usage.pulls_per_month),
+            "queries",
+            route53.standard_queries_per_million / MILLION,
+            "about one per push or pull (resolvers cache)",
+        ),
+    )
+
+
 def _egress_item(spec: Spec, prices: PriceTable, usage: Usage) -> LineItem:
     return _item(
         "egress",
         "data transfer out to the internet",
-        billable_egress(prices, usage),
+        usage.egress_gib,
         "GB",
         prices.region(spec.deployment.region).egress_per_gb,
-        f"{plain(usage.egress_gib)} GB out; {plain(prices.free_egress_gb_per_month)} GB a month free per account",
+        f"every GB charged: the free {plain(prices.free_egress_gb_per_month)} GB a month is account-wide",
     )
+
+
+def free_egress_saving(spec: Spec, prices: PriceTable, usage: Usage) -> Decimal:
+    """What the account-wide free egress allowance takes off the egress item, if nothing else uses it."""
+    price = prices.region(spec.deployment.region).egress_per_gb
+    return cents(usage.egress_gib * price) - cents(billable_egress(prices, usage) * price)

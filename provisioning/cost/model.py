@@ -79,11 +79,17 @@ class Comparison:
     label: str
     monthly: Decimal
     note: str = ""
+    as_of: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """A monthly estimate: line items that add up to `total`, and comparisons beside it."""
+    """A monthly estimate: line items that add up to `total`, and comparisons beside it.
+
+    `total` charges every GB of egress; `total_with_free_egress` counts the account-wide free allowance as
+    this deployment's. `ecr_break_even_gib`: below this many GiB stored ECR is cheaper (None: never).
+    `typical_spot_per_hour`: the stored typical spot range of the instance family (None: not stored)."""
 
     region: str
     instance_type: str
@@ -95,6 +101,9 @@ class CostEstimate:
     usage: Mapping[str, Decimal | int]
     prices_as_of: str
     prices_origin: str
+    total_with_free_egress: Decimal = Decimal(0)
+    ecr_break_even_gib: Decimal | None = None
+    typical_spot_per_hour: tuple[Decimal, Decimal] | None = None
     currency: str = "USD"
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -113,6 +122,11 @@ class CostEstimate:
             "hourly_rate": str(self.hourly_rate),
             "rate_basis": self.rate_basis,
             "monthly_total": str(self.total),
+            "monthly_total_with_free_egress": str(self.total_with_free_egress),
+            "ecr_break_even_gib": None if self.ecr_break_even_gib is None else str(self.ecr_break_even_gib),
+            "typical_spot_per_hour": None
+            if self.typical_spot_per_hour is None
+            else {"low": str(self.typical_spot_per_hour[0]), "high": str(self.typical_spot_per_hour[1])},
             "items": [
                 {
                     "key": i.key,
@@ -126,7 +140,15 @@ class CostEstimate:
                 for i in self.items
             ],
             "comparisons": [
-                {"key": c.key, "label": c.label, "monthly": str(c.monthly), "note": c.note} for c in self.comparisons
+                {
+                    "key": c.key,
+                    "label": c.label,
+                    "monthly": str(c.monthly),
+                    "note": c.note,
+                    "as_of": c.as_of,
+                    "source": c.source,
+                }
+                for c in self.comparisons
             ],
             "usage": {k: str(v) for k, v in self.usage.items()},
             "prices": {"as_of": self.prices_as_of, "origin": self.prices_origin, "source": dict(self.sources)},

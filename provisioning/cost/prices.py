@@ -57,6 +57,47 @@ class RegionPrices(_Model):
     ecr_storage_per_gb_month: Price = Field(ge=0)
 
 
+class SavingsRange(_Model):
+    """A typical spot saving against on-demand, as fractions (0.6 = 60% below on-demand)."""
+
+    low: Decimal = Field(ge=0, le=1)
+    high: Decimal = Field(ge=0, le=1)
+
+
+class _Dated(_Model):
+    """A group of prices with its own date and source page."""
+
+    as_of: str
+    source: str
+    note: str = ""
+
+
+class SpotTypical(_Dated):
+    savings_vs_on_demand: dict[str, SavingsRange] = Field(description="by instance family (the type before the dot)")
+
+
+class Route53Prices(_Dated):
+    hosted_zone_per_month: Price = Field(ge=0)
+    standard_queries_per_million: Price = Field(ge=0)
+
+
+class GhcrPrices(_Dated):
+    container_registry_currently_free: bool
+    packages_storage_per_gb_month: Price = Field(ge=0)
+    packages_transfer_out_per_gb: Price = Field(ge=0)
+
+
+class DockerHubPlan(_Model):
+    per_month: Price = Field(ge=0)
+    per_user: bool = False
+    note: str = ""
+
+
+class DockerHubPrices(_Dated):
+    faq: str = ""
+    plans: dict[str, DockerHubPlan] = Field(min_length=1)
+
+
 class PriceTable(_Model):
     """Every price the estimate uses, with the date they were taken and where from."""
 
@@ -70,6 +111,10 @@ class PriceTable(_Model):
     recipe_claim_per_month: Price = Field(ge=0)
     recipe_claim_note: str = ""
     registry_requests: RegistryRequests
+    spot_typical: SpotTypical
+    route53: Route53Prices
+    ghcr: GhcrPrices
+    docker_hub: DockerHubPrices
     regions: dict[str, RegionPrices] = Field(min_length=1)
     origin: str = BUILT_IN
 

@@ -127,15 +127,107 @@ def test_the_on_demand_price_is_the_ceiling_and_the_default_without_a_spot_price
 def test_spot_is_compared_with_on_demand_ecr_and_the_recipe_claim() -> None:
     result = estimate(stored_gib=5, egress_gib=10)
     assert result.comparison("recipe_claim").monthly == Decimal("3.00")
-    assert result.comparison("ecr").monthly == Decimal("0.50")  # 5 GB x $0.10, egress within the free 100 GB
+    assert result.comparison("ecr").monthly == Decimal("1.40")  # 5 GB x $0.10 + 10 GB x $0.09, every GB charged
     assert result.comparison("on_demand").monthly > result.total
 
 
-def test_egress_beyond_the_free_100_gb_is_charged() -> None:
-    free = estimate(egress_gib=100).item("egress")
-    paid = estimate(egress_gib=150).item("egress")
-    assert free.amount == 0
-    assert (paid.quantity, paid.amount) == (Decimal(50), Decimal("4.50"))
+def test_every_egress_gb_is_charged_and_the_account_wide_allowance_is_shown_apart() -> None:
+    within = estimate(egress_gib=100)
+    beyond = estimate(egress_gib=150)
+    assert (within.item("egress").quantity, within.item("egress").amount) == (Decimal(100), Decimal("9.00"))
+    assert "account-wide" in within.item("egress").note
+    assert within.total_with_free_egress == within.total - Decimal("9.00")
+    assert beyond.item("egress").amount == Decimal("13.50")
+    assert beyond.total_with_free_egress == beyond.total - Decimal("9.00")  # only 100 GB of it is free
+    assert estimate(egress_gib=0).total_with_free_egress == estimate(egress_gib=0).total
+
+
+@pytest.mark.parametrize(
+    ("arguments", "label"),
+    [
+        ({"spot_price_per_hour": None}, "EC2 t4g.micro: on-demand ceiling (no spot price given)"),
+        ({"spot_price_per_hour": Decimal("0.0031")}, "EC2 t4g.micro: spot at $0.0031/h (given)"),
+        (
+            {"spot_price_per_hour": Decimal("0.0032"), "spot_zone": "us-east-1a"},
+            "EC2 t4g.micro: spot mean of 7 days in us-east-1a",
+        ),
+        (
+            {"spot_price_per_hour": Decimal("0.05")},
+            "EC2 t4g.micro: on-demand ceiling (below the spot at $0.05/h (given))",
+        ),
+    ],
+)
+def test_the_instance_line_says_what_price_it_assumes(arguments: dict[str, Any], label: str) -> None:
+    result = estimate(**arguments)
+    instance = result.item("instance")
+    assert instance.label == label
+    assert result.rate_basis in label
+    assert "typical spot $0.0021-$0.0038/h (55-75% below on-demand $0.0084/h" in instance.note
+    assert PRICES.spot_typical.as_of in instance.note
+    assert result.typical_spot_per_hour == (Decimal("0.0084") * Decimal("0.25"), Decimal("0.0084") * Decimal("0.45"))
+
+
+def test_a_family_without_a_typical_spot_range_says_so(tmp_path: Path) -> None:
+    override = tmp_path / "prices.json"
+    override.write_text(json.dumps({"regions": {"us-east-1": {"on_demand_per_hour": {"m7g.medium": 0.0408}}}}))
+    result = estimate(spec(instance={"types": ["m7g.medium"]}), prices=load_prices(override))
+    assert result.typical_spot_per_hour is None
+    assert "no typical spot range stored for m7g" in result.item("instance").note
+
+
+def test_route53_adds_the_hosted_zone_and_its_queries_only_when_the_spec_uses_it() -> None:
+    route53 = spec(dns={"mode": "route53", "hostname": "registry.example.com", "zone_id": "Z0123456789ABCDEFGHIJ"})
+    result = estimate(route53, pushes_per_month=100, pulls_per_month=1000)
+    zone, queries = result.item("route53_zone"), result.item("route53_queries")
+    assert (zone.quantity, zone.amount) == (Decimal(1), Decimal("0.50"))
+    assert queries.quantity == 1100 and queries.unit_price == Decimal("0.40") / 1_000_000
+    assert estimate(route53, pulls_per_month=10_000_000).item("route53_queries").amount == Decimal("4.00")
+    assert not {"route53_zone", "route53_queries"} & {i.key for i in estimate().items}
+
+
+def test_ghcr_and_docker_hub_rows_carry_their_date_and_source() -> None:
+    result = estimate(stored_gib=10, egress_gib=20)
+    for key in ("ecr", "ghcr", "ghcr_packages_rates", "docker_hub_personal", "docker_hub_pro", "docker_hub_team"):
+        row = result.comparison(key)
+        assert datetime.strptime(row.as_of, "%Y-%m-%d") and row.source.startswith("https://")
+    assert result.comparison("ghcr").monthly == 0
+    assert result.comparison("ghcr_packages_rates").monthly == Decimal("12.50")  # 10 x $0.25 + 20 x $0.50
+    assert result.comparison("docker_hub_pro").monthly == Decimal("9.00")
+    three_users = [{"name": n, "password": f"env:SPOTREG_PASSWORD_{n.upper()}"} for n in ("ci", "dev", "ops")]
+    team = estimate(spec(registry={"users": three_users})).comparison("docker_hub_team")
+    assert team.monthly == Decimal("45.00")
+
+
+def test_an_override_file_can_change_a_docker_hub_plan(tmp_path: Path) -> None:
+    override = tmp_path / "prices.json"
+    override.write_text(json.dumps({"docker_hub": {"as_of": "2030-01-01", "plans": {"pro": {"per_month": 20}}}}))
+    row = estimate(prices=load_prices(override)).comparison("docker_hub_pro")
+    assert (row.monthly, row.as_of) == (Decimal("20.00"), "2030-01-01")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    egress=st.decimals(min_value=0, max_value=5000, places=1, allow_nan=False, allow_infinity=False),
+    pulls=st.integers(min_value=0, max_value=1_000_000),
+    spot=st.one_of(st.none(), st.decimals(min_value="0.001", max_value="0.02", places=4)),
+    route53=st.booleans(),
+)
+def test_at_the_break_even_volume_ecr_and_this_deployment_cost_the_same(
+    egress: Decimal, pulls: int, spot: Decimal | None, route53: bool
+) -> None:
+    dns = {"mode": "route53", "hostname": "r.example.com", "zone_id": "Z0123456789ABCDEFGHIJ"} if route53 else {}
+    the_spec = spec(dns=dns) if route53 else spec()
+    first = estimate(the_spec, egress_gib=egress, pulls_per_month=pulls, spot_price_per_hour=spot)
+    volume = first.ecr_break_even_gib
+    assert volume is not None and volume > 0
+    there = estimate(the_spec, stored_gib=volume, egress_gib=egress, pulls_per_month=pulls, spot_price_per_hour=spot)
+    assert there.ecr_break_even_gib == volume  # it does not depend on the volume stored
+    assert abs(there.total - there.comparison("ecr").monthly) <= Decimal("0.02")  # cents and 0.1 GiB rounding
+    usage = {"egress_gib": egress, "pulls_per_month": pulls, "spot_price_per_hour": spot}
+    below = estimate(the_spec, stored_gib=max(volume - 1, 0), **usage)
+    above = estimate(the_spec, stored_gib=volume + 1, **usage)
+    assert below.comparison("ecr").monthly < below.total
+    assert above.comparison("ecr").monthly > above.total
 
 
 def test_an_override_file_changes_a_price_and_keeps_the_others(tmp_path: Path) -> None:
@@ -226,12 +318,49 @@ def test_cost_prints_json_with_the_defaults(capsys: pytest.CaptureFixture[str], 
     assert printed["usage"] == usage
     assert Decimal(printed["monthly_total"]) == sum(Decimal(i["amount"]) for i in printed["items"])
     assert printed["prices"]["as_of"] == PRICES.as_of
+    keys = [i["key"] for i in printed["items"]]
+    assert keys == [
+        "instance", "ebs", "public_ipv4", "s3_storage", "s3_health_checks", "s3_requests_write", "s3_requests_read",
+        "route53_zone", "route53_queries", "egress",
+    ]  # fmt: skip
+    assert printed["items"][0]["label"] == "EC2 t4g.micro: spot at $0.0031/h (given)"
+    assert Decimal(printed["monthly_total"]) - Decimal(printed["monthly_total_with_free_egress"]) == Decimal("0.90")
+    assert Decimal(printed["ecr_break_even_gib"]) > 0
+    assert set(printed["typical_spot_per_hour"]) == {"low", "high"}
+    rows = {c["key"]: c for c in printed["comparisons"]}
+    assert set(rows) >= {"ecr", "ghcr", "ghcr_packages_rates", "docker_hub_personal", "docker_hub_pro"}
+    assert all(row["as_of"] and row["source"] for row in rows.values())
 
 
-def test_cost_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cost_prints_every_line_of_the_example(capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+    for variable in ("SPOTREG_INSTANCE__TYPES", "SPOTREG_DEPLOYMENT__REGION", "SPOTREG_DNS__MODE"):
+        monkeypatch.delenv(variable, raising=False)
     assert main(["cost", "--config", str(EXAMPLE), "--stored-gib", "20"]) == 0
     out = capsys.readouterr().out
-    for text in ("public IPv4 address", "health check", "total", "Amazon ECR", "2014 recipe", "$3.65"):
+    expected = (
+        "EC2 t4g.micro: on-demand ceiling",
+        "typical spot $0.0021-$0.0038/h",
+        "EBS gp3 root volume",
+        "public IPv4 address",
+        "S3 Standard storage",
+        "health check",
+        "Route 53 hosted zone",
+        "Route 53 standard queries",
+        "data transfer out to the internet",
+        "account-wide",
+        "total with the account-wide free 100 GB",
+        "Amazon ECR",
+        "GitHub Container Registry",
+        "GHCR private, at GitHub Packages rates",
+        "Docker Hub Personal",
+        "Docker Hub Pro",
+        "Docker Hub Team",
+        "2014 recipe",
+        "2024-12-10",
+        "$3.65",
+        "ECR is cheaper below",
+    )
+    for text in expected:
         assert text in out
 
 
