@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from provisioning import names
 from provisioning.aws.addresses import public_addresses
 from provisioning.aws.bucket import BucketStep
-from provisioning.aws.elastic_ip import AddressStep
+from provisioning.aws.elastic_ip import AddressStep, deployment_addresses
 from provisioning.aws.image import ImageStep
 from provisioning.aws.instance import InstanceStep, live_instances
 from provisioning.aws.legacy_user import LegacyUserStep
@@ -74,6 +75,12 @@ def expiry_tag(expires: datetime | str | None) -> str | None:
     if expires is None or isinstance(expires, str):
         return expires
     return expires.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DnsFacts(NamedTuple):
+    text: str | None
+    values: tuple[str, ...] | None
+    elsewhere: str | None
 
 
 class Provisioner:
@@ -298,36 +305,57 @@ class Provisioner:
                 session=self.http,
             )
 
-    def _dns_status(self) -> str | None:
+    def _dns_status(self, facts: InstanceFacts | None, address: str | None) -> DnsFacts:
+        """The DNS line of `status`, the A record's values (route53), and why DNS leads elsewhere, if it does."""
         spec = self.spec
         if spec.dns.mode == "route53" and spec.dns.zone_id and spec.dns.hostname:
             with self._phase("status"):
                 a = records_at(self.clients.route53, spec.dns.zone_id, spec.dns.hostname).get("A")
-            return f"{spec.dns.hostname} -> {', '.join(a.values) if a else 'no A record'}"
-        if spec.dns.hostname is not None:
-            return f"{spec.dns.hostname} ({spec.dns.mode})"
-        return None
+            values = tuple(a.values) if a else ()
+            elsewhere = None
+            if not values:
+                elsewhere = f"{spec.dns.hostname} has no A record"
+            elif address is None or set(values) != {address}:
+                elsewhere = f"{spec.dns.hostname} -> {', '.join(values)}, not {address or 'an address of ours'}"
+            return DnsFacts(f"{spec.dns.hostname} -> {', '.join(values) or 'no A record'}", values, elsewhere)
+        text = f"{spec.dns.hostname} ({spec.dns.mode})" if spec.dns.hostname is not None else None
+        if spec.dns.mode == "eip" and facts is not None:
+            with self._phase("status"):
+                eips = deployment_addresses(self.clients.ec2, self.deployment)
+            if not eips:
+                return DnsFacts(text, None, "no Elastic IP")
+            if eips[0].instance_id != facts.instance_id:
+                where = eips[0].instance_id or "nothing"
+                return DnsFacts(text, None, f"Elastic IP {eips[0].public_ip} is associated with {where}")
+        return DnsFacts(text, None, None)
 
     def status(self, *, health_timeout: float | None = None) -> Status:
-        """Instance state, address, DNS, endpoint and (only with `health_timeout`) endpoint health."""
+        """Instance state, address, DNS, endpoint and (only with `health_timeout`, and only of a running
+        instance) endpoint health, by `wait_until_healthy`: the check `up --wait-healthy` makes."""
         facts, address = self._where()
         health, health_error = None, None
-        if health_timeout and facts is not None:  # 0 or None: not asked for
+        # 0 or None: not asked for; an instance that is not running cannot answer (status says so)
+        if health_timeout and facts is not None and facts.state == "running":
             try:
                 health = self.wait_until_healthy(health_timeout)
             except PermissionDenied:
                 raise  # the caller's credentials, not the registry's health
             except SpotregError as error:
                 health_error = str(error)
+        dns = self._dns_status(facts, address)
         return Status(
             deployment=self.deployment,
             region=self.spec.deployment.region,
             instance=facts,
             address=address,
-            dns=self._dns_status(),
+            dns=dns.text,
             endpoint=self.endpoint(address),
             health=health,
             health_error=health_error,
             inventory=self.inventory(),
+            dns_mode=self.spec.dns.mode,
+            dns_hostname=self.spec.dns.hostname,
+            dns_values=dns.values,
+            dns_elsewhere=dns.elsewhere,
         )
 

@@ -9,6 +9,7 @@ from provisioning.errors import SpotregError
 from provisioning.health import Healthy
 from provisioning.inventory import Inventory
 from provisioning.records import InstanceFacts, Launched
+from provisioning.status_verdict import Verdict, judge
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class UpReport:
 
 @dataclass(frozen=True)
 class Status:
+    """What `status` saw; `verdict` (provisioning/status_verdict.py) is what it concludes.
+
+    `health` and `health_error` both None: health was not probed. `dns_values`: the A record's values
+    (route53 only; empty when there is no A record). `dns_elsewhere`: why DNS does not lead to this
+    deployment's instance, None when it does or cannot be checked (mode none, namecheap)."""
+
     deployment: str
     region: str
     instance: InstanceFacts | None
@@ -53,6 +60,14 @@ class Status:
     health: Healthy | None
     health_error: str | None
     inventory: Inventory
+    dns_mode: str = "none"
+    dns_hostname: str | None = None
+    dns_values: tuple[str, ...] | None = None
+    dns_elsewhere: str | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return judge(self)
 
     def __str__(self) -> str:
         lines = [f"deployment {self.deployment} in {self.region}"]
@@ -68,6 +83,10 @@ class Status:
             lines.append(f"  health: HTTP {self.health.status} after {self.health.attempts} attempts")
         else:
             lines.append(f"  health: {self.health_error or 'not checked'}")
+        if self.dns_elsewhere is not None:
+            lines.append(f"  dns problem: {self.dns_elsewhere}")
+        verdict = self.verdict
+        lines.append(f"  verdict: {verdict} (exit {verdict.exit_code})")
         return "\n".join(lines)
 
 

@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 failure; 2 invalid configuration or usage; 3 AWS denied an action;
 4 no spot capacity; 5 a wait timed out; 6 DNS update refused; 7 a resource by spotreg's name is not ours;
-8 another up or down of the deployment runs; 130 interrupted (SIGINT or SIGTERM).
+8 another up or down of the deployment runs; 130 interrupted (SIGINT or SIGTERM). `status` alone: 0 up and
+probed healthy; 10 not deployed; 11 instance missing or stopped; 12 unhealthy endpoint; 13 DNS points
+elsewhere; 14 health not checked (--endpoint-url, --health-timeout 0).
 """
 
 from __future__ import annotations
@@ -103,12 +105,13 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
     _with_endpoint_url(p)
     p = command(
         "status",
-        lambda a: commands.status(a.config, a.endpoint_url, health_timeout=a.health_timeout),
-        "deployment, instance state, address, DNS and endpoint health",
+        lambda a: commands.status(a.config, a.endpoint_url, health_timeout=a.health_timeout, as_json=a.json),
+        "deployment, instance state, address, DNS and endpoint health; exit 0 only when probed healthy",
     )
     _with_config(p)
     _with_endpoint_url(p)
     p.add_argument("--health-timeout", type=float, default=10.0, help="seconds to wait for /v2/ (0: no probe)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (verdict, exit code, facts)")
     p = command(
         "up",
         lambda a: commands.up(

@@ -140,14 +140,21 @@ def up(
     return 0
 
 
-def status(config: Path, endpoint_url: str | None, *, health_timeout: float | None) -> int:
-    """`spotreg status`: the deployment, its instance, address, DNS and (unless on moto) its health."""
+def status(config: Path, endpoint_url: str | None, *, health_timeout: float | None, as_json: bool = False) -> int:
+    """`spotreg status`: the deployment, its instance, address, DNS and (unless on moto) its health; exits
+    with its verdict's code (provisioning/status_verdict.py): 0 only when probed healthy."""
     if endpoint_url and health_timeout:
         # moto's instances have made-up public addresses: probing them would send traffic off this machine.
         say("note: no health probe with --endpoint-url (the instance's address is not real)")
         health_timeout = None
-    out.print(str(_provisioner(config, endpoint_url).status(health_timeout=health_timeout)))
-    return 0
+    found = _provisioner(config, endpoint_url).status(health_timeout=health_timeout)
+    if as_json:
+        from provisioning.status_verdict import as_json as status_json
+
+        sys.stdout.write(json.dumps(status_json(found), indent=2) + "\n")
+    else:
+        out.print(str(found))
+    return found.verdict.exit_code
 
 
 def down(config: Path, endpoint_url: str | None, *, delete_data: bool) -> int:
