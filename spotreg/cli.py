@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -61,6 +62,20 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _endpoint_url(text: str) -> str:
+    """An http(s) URL with a host (and a valid port, if any), no spaces: checked before any AWS call."""
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL: it has spaces or control characters")
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL with a host")
+    return text
+
+
 # --- the commands' flags ---------------------------------------------------------------------------------
 
 
@@ -69,7 +84,7 @@ def _with_config(p: argparse.ArgumentParser, *, required: bool = True, help_: st
 
 
 def _with_endpoint_url(p: argparse.ArgumentParser, help_: str = "send every AWS call here (moto's server)") -> None:
-    p.add_argument("--endpoint-url", default=None, help=help_)
+    p.add_argument("--endpoint-url", type=_endpoint_url, default=None, help=help_)
 
 
 def _provisioning_commands(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
