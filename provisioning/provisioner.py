@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -76,6 +77,10 @@ STEPS: tuple[Step, ...] = (
     InstanceStep(),
     DnsStep(),
 )
+
+
+# AWS operations that only read; any other that succeeds changed something.
+READ_OPERATIONS = ("Describe", "Get", "List", "Head")
 
 
 def expiry_tag(expires: datetime | str | None) -> str | None:
@@ -181,6 +186,25 @@ class Provisioner:
             raise StepFailed(phase, error) from error
 
     @contextmanager
+    def _changing_calls(self) -> Iterator[list[str]]:
+        """The list of AWS calls that changed something (not a read, and answered 2xx) while the block
+        ran: how a failed `up` knows whether it made anything, even within the step that failed."""
+        made: list[str] = []
+
+        def heard(model: Any, http_response: Any = None, **_: Any) -> None:
+            if not str(model.name).startswith(READ_OPERATIONS) and getattr(http_response, "status_code", 500) < 300:
+                made.append(str(model.name))
+
+        unique = f"spotreg-changing-calls-{id(made)}"
+        for client in self.clients.all():
+            client.meta.events.register("after-call.*.*", heard, unique_id=unique)
+        try:
+            yield made
+        finally:
+            for client in self.clients.all():
+                client.meta.events.unregister("after-call.*.*", unique_id=unique)
+
+    @contextmanager
     def _lock(self, command: str) -> Iterator[None]:
         """Hold the deployment's lock (one `up`/`down` at a time, across machines) for the block."""
         with self._phase("lock"):
@@ -245,18 +269,17 @@ class Provisioner:
         accepts a change of the registry's storage (see aws/storage_moves.py). A failure without a
         hint of its own gets one that says whether this run made anything (`up_hint`)."""
         changes: list[Change] = []
-        run: Run | None = None
+        made: list[str] = []  # the changing AWS calls of the steps
         try:
             run = self._new_run(legacy=legacy_access_key, switch_storage=switch_storage)
-            with self._lock("up"):
+            with self._lock("up"), self._changing_calls() as made:
                 for step in self.steps:
                     self.ctx.say(step.name, "checking")
                     with self._phase(step.name):
                         changes += step.apply(run)
         except SpotregError as error:
             if error.hint is None and not isinstance(error, Interrupted | LockHeld):
-                made = any(c.changes_anything for c in changes) or (run is not None and run.launched is not None)
-                error.hint = up_hint(made)
+                error.hint = up_hint(bool(made) or any(c.changes_anything for c in changes))
             raise
         inventory = self.inventory()
         self.last_up = UpReport(tuple(changes), run.launched, inventory)

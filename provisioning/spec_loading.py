@@ -152,6 +152,9 @@ def load_spec(path: Path, environ: Mapping[str, str] | None = None, warnings: li
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError([Problem("--config", str(path), "the file does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, not UTF-8
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise SpecError([Problem("--config", str(path), f"cannot be read: {reason}")]) from None
     except tomllib.TOMLDecodeError as error:
         raise SpecError([Problem("--config", str(path), f"not valid TOML: {error}")]) from None
     found: list[SpecWarning] = []

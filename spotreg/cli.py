@@ -8,6 +8,7 @@ Exit codes: 0 success; 1 failure; 2 invalid configuration or usage; 3 AWS denied
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +50,16 @@ def _positive_decimal(text: str) -> Decimal:
     value = _non_negative_decimal(text)
     if value == 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than zero")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, zero or more")
     return value
 
 
@@ -123,7 +134,7 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
     )
     _with_config(p)
     _with_endpoint_url(p)
-    p.add_argument("--health-timeout", type=float, default=10.0, help="seconds to wait for /v2/ (0: no probe)")
+    p.add_argument("--health-timeout", type=_seconds, default=10.0, help="seconds to wait for /v2/ (0: no probe)")
     p = command(
         "up",
         lambda a: commands.up(
@@ -143,7 +154,7 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
         help="2014 recipe: an IAM user's access key for the registry (worse: a long-lived key on the instance)",
     )
     p.add_argument(
-        "--wait-healthy", type=float, default=None, metavar="SECONDS", help="then wait this long for /v2/ to answer"
+        "--wait-healthy", type=_seconds, default=None, metavar="SECONDS", help="then wait this long for /v2/ to answer"
     )
     p.add_argument(
         "--switch-storage",
