@@ -97,7 +97,9 @@ def test_a_step_s_credential_error_is_exit_3_and_names_the_step(
     assert "the signature does not match" in str(failure.value)
 
 
-@pytest.mark.parametrize("url", ["not a url", "http://", "ftp://example.com", "http://:80", "http://h:99999", "http://a b"])
+@pytest.mark.parametrize(
+    "url", ["not a url", "http://", "ftp://example.com", "http://:80", "http://h:99999", "http://a b"]
+)
 def test_a_malformed_endpoint_url_is_usage_error_2(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as usage:
         main(["plan", "--config", str(EXAMPLE), "--endpoint-url", url])
@@ -172,7 +174,8 @@ def test_unrelated_spotreg_variables_are_not_overrides() -> None:
 
 
 def test_a_tag_key_keeps_its_case() -> None:
-    merged = apply_env_overrides({"tags": {"team": "x"}}, {"SPOTREG_TAGS__CostCenter": "42", "SPOTREG_DNS__Mode": "eip"})
+    environ = {"SPOTREG_TAGS__CostCenter": "42", "SPOTREG_DNS__Mode": "eip"}
+    merged = apply_env_overrides({"tags": {"team": "x"}}, environ)
     assert merged["tags"] == {"team": "x", "CostCenter": "42"}
     assert merged["dns"] == {"mode": "eip"}  # a section's key is not case-sensitive
 
@@ -182,7 +185,7 @@ def test_a_tag_key_keeps_its_case() -> None:
 COMMANDS = ["validate", "render", "plan", "inventory", "status", "up", "down", "cost", "sweep"]
 WEIRD = st.one_of(
     st.sampled_from(["", "-1", "0", "1e999", "nan", "inf", "http://", "not a url", "/nonexistent", "/", "é", "-"]),
-    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12),
 )
 FLAGS: dict[str, list[str]] = {
     "validate": ["--config"],
