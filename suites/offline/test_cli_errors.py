@@ -289,3 +289,25 @@ def test_no_traceback_for_any_argv_or_environment(
             assert usage.code in (0, 2), argv
             return
     assert isinstance(code, int) and code in EXIT_CODES, (argv, environ, code)
+
+
+def test_plan_runs_with_unrelated_spotreg_variables(
+    no_network: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unrelated = {"SPOTREG_FOO": "1", "SPOTREG_NOPE__KEY": "x", "SPOTREG_ACCOUNT_ID": "1"}
+    for name, value in {PASSWORD_ENV: PASSWORD, "SPOTREG_DNS__MODE": "none", **unrelated}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        assert main(["plan", "--config", str(EXAMPLE)]) == 0
+    assert "warning: SPOTREG_NOPE__KEY" in capsys.readouterr().err
+
+
+def test_plan_without_credentials_exits_3_in_one_message(
+    no_network: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert main(["plan", "--config", str(EXAMPLE)]) == 3
+    message = capsys.readouterr().err
+    assert "Unable to locate credentials" in message and "Traceback" not in message and DOWN_HINT not in message
