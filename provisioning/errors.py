@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 
 class SpotregError(Exception):
@@ -21,8 +28,11 @@ class SpotregError(Exception):
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
-        self.hint = hint
-        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+        self.hint = hint  # may be set later (by `up`, say, which knows whether it made anything)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message}\n  hint: {self.hint}"
 
 
 @dataclass(frozen=True)
@@ -146,17 +156,21 @@ class DnsError(SpotregError):
 
 
 class StepFailed(SpotregError):
-    """A step failed with an error spotreg has no better name for (an AWS error, say); `down` removes
-    what it left. Carries the step and the original error. (Errors that are SpotregErrors already are
-    raised as they are, with their `step` set.)"""
+    """A step failed with an error spotreg has no better name for (an AWS error, say). Carries the step
+    and the original error; no hint of its own: `up` adds one that fits what it made (`up_hint`).
+    (Errors that are SpotregErrors already are raised as they are, with their `step` set.)"""
 
-    def __init__(self, step: str, cause: BaseException) -> None:
+    def __init__(self, step: str, cause: BaseException, *, hint: str | None = None) -> None:
         self.step = step
         self.cause = cause
-        super().__init__(
-            f"step {step!r} failed: {cause}",
-            hint="run 'spotreg down' to remove what was made, or fix the cause and run 'spotreg up' again",
-        )
+        super().__init__(f"step {step!r} failed: {cause}", hint=hint)
+
+
+def up_hint(made_something: bool) -> str:
+    """The hint for a failed `up`: `down` only when the run changed something."""
+    if made_something:
+        return "run 'spotreg down' to remove what was made, or fix the cause and run 'spotreg up' again"
+    return "nothing was made; fix the cause and run 'spotreg up' again"
 
 
 class OwnershipError(SpotregError):
@@ -209,8 +223,37 @@ class AwsDenied(PermissionDenied):
         SpotregError.__init__(self, message, hint=hint)
 
 
+class CredentialsError(AwsDenied):
+    """No AWS credentials, or credentials AWS rejected (exit code 3); the message is the credential
+    chain's (botocore's) or AWS's own explanation."""
+
+
 class AwsFailed(SpotregError):
     """AWS answered a call with an error spotreg has no better name for, or could not be reached."""
+
+
+class AwsUnreachable(AwsFailed):
+    """The AWS endpoint could not be reached: one line naming it."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        super().__init__(f"could not reach AWS at {endpoint}: {reason}")
+
+
+# The codes AWS answers a call with when the credentials themselves are refused.
+CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "RequestExpired",
+    }
+)
 
 
 # The codes AWS services deny a call with (provisioning.tags.is_denied uses them too).
@@ -230,15 +273,35 @@ def is_denied_code(code: str) -> bool:
     return code in DENIED_CODES or "AccessDenied" in code or "Unauthorized" in code
 
 
+_CREDENTIALS_HINT = "check the credential chain: AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws"
+
+
+def credentials_or_connection(error: BaseException) -> SpotregError | None:
+    """The CredentialsError or AwsUnreachable `error` amounts to, or None when it is neither."""
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return CredentialsError(f"AWS credentials missing: {error}", hint=_CREDENTIALS_HINT)
+    if isinstance(error, ClientError) and aws_error_code(error) in CREDENTIAL_CODES:
+        detail = str(error.response.get("Error", {}).get("Message", "")) or str(error)
+        message = f"AWS rejected the credentials ({aws_error_code(error)}): {detail}"
+        return CredentialsError(message, action=error.operation_name, hint=_CREDENTIALS_HINT)
+    if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
+        endpoint = str(error.kwargs.get("endpoint_url", "")) or "its endpoint"
+        reason = "the connection timed out" if isinstance(error, ConnectTimeoutError) else "could not connect"
+        return AwsUnreachable(endpoint, reason)
+    return None
+
+
 def from_aws_error(error: ClientError | BotoCoreError) -> SpotregError:
     """The SpotregError an AWS error that reached the top amounts to (its `exit_code` is the CLI's):
 
-    - no credentials in the default chain: AwsDenied (3);
+    - credentials missing or rejected (``credentials_or_connection``): CredentialsError (3);
     - an error code that denies the call (``is_denied_code``): AwsDenied (3);
-    - any other error answered, or AWS not reached: AwsFailed (1).
+    - AWS not reached: AwsUnreachable (1), one line naming the endpoint;
+    - any other error answered: AwsFailed (1).
     """
-    if isinstance(error, NoCredentialsError):
-        return AwsDenied(f"no AWS credentials in the default chain ({error})")
+    known = credentials_or_connection(error)
+    if known is not None:
+        return known
     if isinstance(error, ClientError):
         message = f"AWS refused {error.operation_name}: {error}"
         denied = is_denied_code(aws_error_code(error))

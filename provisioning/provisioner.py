@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,7 +30,15 @@ from provisioning.changes import Change
 from provisioning.clients import AwsClients, make_clients
 from provisioning.dns.route53 import records_at
 from provisioning.dns.step import DnsStep
-from provisioning.errors import Interrupted, PermissionDenied, SpotregError, StepFailed
+from provisioning.errors import (
+    Interrupted,
+    LockHeld,
+    PermissionDenied,
+    SpotregError,
+    StepFailed,
+    credentials_or_connection,
+    up_hint,
+)
 from provisioning.health import Healthy, api_url
 from provisioning.health.deployment import wait_for_deployment
 from provisioning.inventory import Inventory, take_inventory
@@ -69,6 +77,10 @@ STEPS: tuple[Step, ...] = (
     InstanceStep(),
     DnsStep(),
 )
+
+
+# AWS operations that only read; any other that succeeds changed something.
+READ_OPERATIONS = ("Describe", "Get", "List", "Head")
 
 
 def expiry_tag(expires: datetime | str | None) -> str | None:
@@ -152,7 +164,8 @@ class Provisioner:
 
     @contextmanager
     def _phase(self, phase: str) -> Iterator[None]:
-        """Run one step (or phase): SpotregErrors get its name, denials become PermissionDenied, any other
+        """Run one step (or phase): SpotregErrors get its name; credentials missing or rejected become
+        CredentialsError, an unreachable endpoint AwsUnreachable, denials PermissionDenied; any other
         failure becomes StepFailed naming it."""
         try:
             yield
@@ -164,15 +177,38 @@ class Provisioner:
             if error.step is None:
                 error.step = phase
             raise
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
+            known = credentials_or_connection(error)
+            if known is not None:
+                known.step = phase
+                raise known from error
+            if isinstance(error, BotoCoreError):  # a waiter's end, say: still the step's
+                raise StepFailed(phase, error) from error
             if is_denied(error):
                 message = str(error.response.get("Error", {}).get("Message", ""))
                 denied = PermissionDenied(error.operation_name, self._resource_of(phase), message)
                 denied.step = phase
                 raise denied from error
             raise StepFailed(phase, error) from error
-        except BotoCoreError as error:  # no credentials, no connection, a waiter's end: still the step's
-            raise StepFailed(phase, error) from error
+
+    @contextmanager
+    def _changing_calls(self) -> Iterator[list[str]]:
+        """The list of AWS calls that changed something (not a read, and answered 2xx) while the block
+        ran: how a failed `up` knows whether it made anything, even within the step that failed."""
+        made: list[str] = []
+
+        def heard(model: Any, http_response: Any = None, **_: Any) -> None:
+            if not str(model.name).startswith(READ_OPERATIONS) and getattr(http_response, "status_code", 500) < 300:
+                made.append(str(model.name))
+
+        unique = f"spotreg-changing-calls-{id(made)}"
+        for client in self.clients.all():
+            client.meta.events.register("after-call.*.*", heard, unique_id=unique)
+        try:
+            yield made
+        finally:
+            for client in self.clients.all():
+                client.meta.events.unregister("after-call.*.*", unique_id=unique)
 
     @contextmanager
     def _lock(self, command: str) -> Iterator[None]:
@@ -236,14 +272,21 @@ class Provisioner:
         """Make the deployment exist as the spec says; a second `up` changes nothing. Bad input is
         refused before anything is made; a failing step raises, and `down` removes what it left.
         With `wait_healthy` (seconds), wait for the registry endpoint to answer; `switch_storage`
-        accepts a change of the registry's storage (see aws/storage_moves.py)."""
-        run = self._new_run(legacy=legacy_access_key, switch_storage=switch_storage)
-        changes = []
-        with self._lock("up"):
-            for step in self.steps:
-                self.ctx.say(step.name, "checking")
-                with self._phase(step.name):
-                    changes += step.apply(run)
+        accepts a change of the registry's storage (see aws/storage_moves.py). A failure without a
+        hint of its own gets one that says whether this run made anything (`up_hint`)."""
+        changes: list[Change] = []
+        made: list[str] = []  # the changing AWS calls of the steps
+        try:
+            run = self._new_run(legacy=legacy_access_key, switch_storage=switch_storage)
+            with self._lock("up"), self._changing_calls() as made:
+                for step in self.steps:
+                    self.ctx.say(step.name, "checking")
+                    with self._phase(step.name):
+                        changes += step.apply(run)
+        except SpotregError as error:
+            if error.hint is None and not isinstance(error, Interrupted | LockHeld):
+                error.hint = up_hint(bool(made) or any(c.changes_anything for c in changes))
+            raise
         inventory = self.inventory()
         self.last_up = UpReport(tuple(changes), run.launched, inventory)
         for change in changes:
@@ -259,16 +302,21 @@ class Provisioner:
         what is left. Removing twice removes nothing the second time."""
         changes: list[Change] = []
         failures: list[SpotregError] = []
-        with self._lock("down"):
-            for step in reversed(self.steps):
-                try:
-                    with self._phase(step.name):
-                        changes += step.remove(self.ctx, delete_data=delete_data)
-                except Interrupted:
-                    raise
-                except SpotregError as error:
-                    failures.append(error)
-                    self.ctx.say(step.name, f"failed, going on with the next step: {error.message}")
+        try:
+            with self._lock("down"):
+                for step in reversed(self.steps):
+                    try:
+                        with self._phase(step.name):
+                            changes += step.remove(self.ctx, delete_data=delete_data)
+                    except Interrupted:
+                        raise
+                    except SpotregError as error:
+                        failures.append(error)
+                        self.ctx.say(step.name, f"failed, going on with the next step: {error.message}")
+        except SpotregError as error:  # the lock's, or an interruption
+            if error.hint is None:
+                error.hint = "run 'spotreg down' again once the cause is fixed"
+            raise
         removed = Removed(
             tuple(c for c in changes if c.action != "keep"),
             tuple(c for c in changes if c.action == "keep"),

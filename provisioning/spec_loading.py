@@ -33,7 +33,8 @@ class SpecError(InputError, ValueError):
 
     def __init__(self, problems: list[InputProblem]) -> None:
         super().__init__(problems)
-        self.args = ("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems),)
+        self.message = "invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems)
+        self.args = (self.message,)
 
 
 # Pydantic puts the branch of a union or validator chain in an error's location: not a key of ours.
@@ -101,18 +102,42 @@ def _list_fields() -> set[tuple[str, str]]:
     return found
 
 
-def apply_env_overrides(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """SPOTREG_SECTION__KEY=value overrides [section] key; lists are comma-separated."""
+def _section_keys() -> dict[str, set[str] | None]:
+    """Each top-level key of the spec: its keys when it is a section, None when any key goes (tags)."""
+    found: dict[str, set[str] | None] = {}
+    for section, info in Spec.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            found[section] = set(model.model_fields)
+        else:
+            found[section] = None
+    return found
+
+
+def apply_env_overrides(
+    data: Mapping[str, Any], environ: Mapping[str, str], warnings: list[SpecWarning] | None = None
+) -> dict[str, Any]:
+    """SPOTREG_SECTION__KEY=value overrides [section] key; lists are comma-separated; a tag's key
+    (SPOTREG_TAGS__Team) keeps its case. SPOTREG_* variables without ``__`` are not overrides (spotreg's
+    own settings, SPOTREG_ACCOUNT_ID say); one naming no section of the spec is a warning (appended to
+    ``warnings`` when given), not a problem: it may be another tool's. One naming a section but no key
+    of it (a typo) is a problem."""
     merged: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
     list_fields = _list_fields()
+    sections = _section_keys()
     for variable, raw in sorted(environ.items()):
         if not variable.startswith(ENV_PREFIX) or ENV_NESTING not in variable:
             continue
         shown = REDACTED if "password" in variable.lower() else raw
-        path = variable.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING)
+        path = variable.removeprefix(ENV_PREFIX).split(ENV_NESTING)
+        section = path[0].lower()
+        if section not in sections:
+            if warnings is not None:
+                warnings.append(SpecWarning(variable, shown, "names no section of the spec: not an override, ignored"))
+            continue
         if len(path) != 2:
             raise SpecError([Problem(variable, shown, "overrides are SPOTREG_<SECTION>__<KEY>, one level deep")])
-        section, key = path
+        key = path[1] if sections[section] is None else path[1].lower()
         value: Any = [v.strip() for v in raw.split(",") if v.strip()] if (section, key) in list_fields else raw
         merged.setdefault(section, {})
         if not isinstance(merged[section], dict):
@@ -127,6 +152,14 @@ def load_spec(path: Path, environ: Mapping[str, str] | None = None, warnings: li
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError([Problem("--config", str(path), "the file does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, not UTF-8
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise SpecError([Problem("--config", str(path), f"cannot be read: {reason}")]) from None
     except tomllib.TOMLDecodeError as error:
         raise SpecError([Problem("--config", str(path), f"not valid TOML: {error}")]) from None
-    return spec_from_mapping(apply_env_overrides(data, os.environ if environ is None else environ), warnings)
+    found: list[SpecWarning] = []
+    merged = apply_env_overrides(data, os.environ if environ is None else environ, found)
+    spec = spec_from_mapping(merged, warnings)
+    if warnings is not None:
+        warnings.extend(found)
+    return spec

@@ -10,6 +10,7 @@ elsewhere; 14 health not checked (--endpoint-url, --health-timeout 0).
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -53,6 +55,16 @@ def _positive_decimal(text: str) -> Decimal:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, zero or more")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -63,6 +75,20 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _endpoint_url(text: str) -> str:
+    """An http(s) URL with a host (and a valid port, if any), no spaces: checked before any AWS call."""
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL: it has spaces or control characters")
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL with a host")
+    return text
+
+
 # --- the commands' flags ---------------------------------------------------------------------------------
 
 
@@ -71,7 +97,7 @@ def _with_config(p: argparse.ArgumentParser, *, required: bool = True, help_: st
 
 
 def _with_endpoint_url(p: argparse.ArgumentParser, help_: str = "send every AWS call here (moto's server)") -> None:
-    p.add_argument("--endpoint-url", default=None, help=help_)
+    p.add_argument("--endpoint-url", type=_endpoint_url, default=None, help=help_)
 
 
 def _provisioning_commands(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
@@ -110,7 +136,7 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
     )
     _with_config(p)
     _with_endpoint_url(p)
-    p.add_argument("--health-timeout", type=float, default=10.0, help="seconds to wait for /v2/ (0: no probe)")
+    p.add_argument("--health-timeout", type=_seconds, default=10.0, help="seconds to wait for /v2/ (0: no probe)")
     p.add_argument("--json", action="store_true", help="print one JSON object (verdict, exit code, facts)")
     p = command(
         "up",
@@ -131,7 +157,7 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
         help="2014 recipe: an IAM user's access key for the registry (worse: a long-lived key on the instance)",
     )
     p.add_argument(
-        "--wait-healthy", type=float, default=None, metavar="SECONDS", help="then wait this long for /v2/ to answer"
+        "--wait-healthy", type=_seconds, default=None, metavar="SECONDS", help="then wait this long for /v2/ to answer"
     )
     p.add_argument(
         "--switch-storage",

@@ -192,6 +192,9 @@ def load_prices(path: Path | None = None) -> PriceTable:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise PriceError([InputProblem("--prices", str(path), "the file does not exist")]) from None
+        except (OSError, UnicodeDecodeError) as error:  # a directory, no permission, not UTF-8
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise PriceError([InputProblem("--prices", str(path), f"cannot be read: {reason}")]) from None
         data = _merge(data, _read_json(text, str(path)))
         origin = f"{path} over the built-in prices"
     data["origin"] = origin

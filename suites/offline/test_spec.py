@@ -301,7 +301,7 @@ def test_env_overrides_split_lists_and_reach_tags_and_booleans() -> None:
         "SPOTREG_INSTANCE__TYPES": " t4g.small, t3.small ,",
         "SPOTREG_NETWORK__OPERATOR_CIDRS": "10.0.0.0/8,2001:db8::/32",
         "SPOTREG_STORAGE__REDIRECT": "false",
-        "SPOTREG_TAGS__OWNER": "me",
+        "SPOTREG_TAGS__Owner": "me",
         "SPOTREG_PASSWORD_CI": "not an override: no section",
         "HOME": "/root",
     }
@@ -309,7 +309,7 @@ def test_env_overrides_split_lists_and_reach_tags_and_booleans() -> None:
     assert spec.instance.types == ("t4g.small", "t3.small")
     assert spec.network.operator_cidrs == ("10.0.0.0/8", "2001:db8::/32")
     assert spec.storage.redirect is False
-    assert spec.tags == {"team": "platform", "owner": "me"}
+    assert spec.tags == {"team": "platform", "Owner": "me"}  # a tag's key keeps its case
 
 
 def test_env_overrides_apply_in_load_spec() -> None:
@@ -321,7 +321,6 @@ def test_env_overrides_apply_in_load_spec() -> None:
     ("variable", "field"),
     [
         ("SPOTREG_STORAGE__BUKCET", "storage.bukcet"),
-        ("SPOTREG_NOPE__KEY", "nope"),
         ("SPOTREG_STORAGE__BUCKET__DEEP", "SPOTREG_STORAGE__BUCKET__DEEP"),
         ("SPOTREG_INSTANCE__TYPES", "instance.types"),
     ],
