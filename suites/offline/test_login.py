@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from provisioning.errors import SpotregError
 from provisioning.names import tls_ca_parameter
 from provisioning.provisioner import Provisioner
 from provisioning.spec import Spec
+from spotreg.cli import build_parser
 from spotreg.cli import main as spotreg
 from suites.offline.conftest import PASSWORD, PASSWORD_ENV, build_spec
 
@@ -252,3 +254,13 @@ def test_cli_print_shows_the_commands_and_runs_nothing(
     assert lines[1].endswith(f"cp {ca_file} /etc/docker/certs.d/{registry}/ca.crt")
     assert lines[2].startswith(f"printf '%s' \"${PASSWORD_ENV}\" | docker login ")
     assert PASSWORD not in out + err
+
+
+def test_the_readmes_use_it_commands_parse() -> None:
+    """The README's "Use it" `spotreg` lines are valid for the parser."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Use it\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("#")[0] for line in section.splitlines() if line.startswith(".venv/bin/spotreg ")]
+    assert [shlex.split(line)[1] for line in lines] == ["up", "login", "login"]
+    for line in lines:
+        build_parser().parse_args(shlex.split(line)[1:])
