@@ -5,6 +5,7 @@ the `docker` client tags, pushes and pulls by that name."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -31,6 +32,8 @@ def test_login_then_tag_push_pull_by_the_registrys_name(
 ) -> None:
     if shutil.which("docker") is None:
         pytest.skip("no docker client on PATH")
+    if os.geteuid() != 0:
+        pytest.skip(f"login writes {registry_login.ROOTFUL_CERTS_D}: run as root")
     registry = booted_registries("redirect-on")
     deployment = registry.deployment
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))  # the login's credentials: this test's
