@@ -271,6 +271,17 @@ def _verify(a: argparse.Namespace) -> int:
     )
 
 
+def _login_command(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    p = command(
+        "login",
+        lambda a: commands.login(a.config, a.endpoint_url, print_only=a.print),
+        "trust the registry's CA (self-signed) and 'docker login' its first user (password on stdin)",
+    )
+    _with_config(p)
+    p.add_argument("--print", action="store_true", help="print the commands instead of running them")
+    _with_endpoint_url(p)
+
+
 def _verify_command(command: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
     p = command("verify", _verify, "run the verification suites and write reports/")
     mode = p.add_mutually_exclusive_group(required=True)
@@ -308,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cost_command(command)
     _rehearse_command(command)
     _verify_command(command)
+    _login_command(command)
     return parser
 
 

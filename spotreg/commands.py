@@ -233,3 +233,36 @@ def verify(
     from harness.verify import run_verify
 
     return run_verify(tier, reports=reports, config=config, endpoint=endpoint, smoke=smoke, pytest_args=pytest_args)
+
+
+def login(config: Path, endpoint_url: str | None, *, print_only: bool) -> int:
+    """`spotreg login`: trust the registry's CA (self-signed) and `docker login` its first user, the
+    password on stdin; `print_only` prints those commands (the CA written to a file) instead."""
+    from provisioning import login as registry_login
+    from provisioning.clients import make_clients
+
+    spec = _load_warning(config)
+    clients = make_clients(spec.deployment.region, endpoint_url=endpoint_url)
+    rootless = registry_login.engine_is_rootless() if not print_only else _rootless_guess()
+    certs_dir = registry_login.certs_d(rootless=rootless, environ=os.environ)
+    plan = registry_login.plan_login(spec, clients, certs_dir=certs_dir)
+    if print_only:
+        ca_file = None
+        if plan.ca_pem is not None:
+            ca_file = Path.cwd() / f"{spec.deployment.name}-ca.crt"
+            ca_file.write_text(plan.ca_pem, encoding="utf-8")
+            say(f"the registry's CA: written to {ca_file}")
+        sudo = not rootless and os.geteuid() != 0
+        for line in registry_login.printed_commands(plan, region=spec.deployment.region, ca_file=ca_file, sudo=sudo):
+            tell(line)
+        return 0
+    installed = registry_login.login(plan, spec, clients, os.environ)
+    if installed is not None:
+        say(f"the engine trusts the registry's CA: {installed}")
+    tell(f"logged in to {plan.registry} as {plan.username}")
+    return 0
+
+
+def _rootless_guess() -> bool:
+    """For --print without asking the engine: rootless when DOCKER_HOST is the user's own socket."""
+    return f"/run/user/{os.getuid()}/" in os.environ.get("DOCKER_HOST", "")
