@@ -170,11 +170,12 @@ def test_no_credentials_is_a_clear_step_error(make_spec, environ, moto, monkeypa
     import boto3
 
     from provisioning.clients import make_clients
-    from provisioning.errors import StepFailed
+    from provisioning.errors import CredentialsError
 
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(variable)
     clients = make_clients("us-east-1", session=boto3.session.Session())
-    with pytest.raises(StepFailed, match="Unable to locate credentials") as failure:
+    with pytest.raises(CredentialsError, match="Unable to locate credentials") as failure:
         Provisioner(make_spec(), clients, environ=environ).up()
-    assert failure.value.step == "preflight"
+    assert failure.value.step == "preflight" and failure.value.exit_code == 3
+    assert failure.value.hint is not None and "spotreg down" not in failure.value.hint
