@@ -75,6 +75,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _region(text: str) -> str:
+    """A region name: a non-empty word (botocore says, at the first call, whether it knows it)."""
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a region name (for example us-east-1)")
+    return text
+
+
 def _endpoint_url(text: str) -> str:
     """An http(s) URL with a host (and a valid port, if any), no spaces: checked before any AWS call."""
     if not text.isprintable() or any(c.isspace() for c in text):
@@ -180,7 +187,7 @@ def _provisioning_commands(command: Callable[[str, Handler, str], argparse.Argum
         ),
         "find resources left by test runs (dry run unless --delete)",
     )
-    p.add_argument("--region", required=True)
+    p.add_argument("--region", required=True, type=_region)
     _with_endpoint_url(p)
     p.add_argument("--run-id", default=None, help="only this run's resources")
     p.add_argument("--expired-before", default=None, help="ISO time; default: now")

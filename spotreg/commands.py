@@ -167,9 +167,15 @@ def sweep(
     region: str, endpoint_url: str | None, *, run_id: str | None, expired_before: str | None, delete: bool
 ) -> int:
     """`spotreg sweep`: resources left by test runs, by their tags; removed only with `delete`."""
+    from provisioning import rules
     from provisioning.clients import make_clients
+    from provisioning.errors import InputError, InputProblem
     from provisioning.provisioner import sweep as sweep_test_runs
 
+    try:
+        rules.region(region)
+    except ValueError as error:
+        raise InputError([InputProblem("--region", region, str(error))]) from None
     clients = make_clients(region, endpoint_url=endpoint_url)
     found = sweep_test_runs(clients, run_id=run_id, expired_before=expired_before, dry_run=not delete)
     for item in found:
