@@ -9,7 +9,6 @@ from provisioning.errors import SpotregError
 from provisioning.health import Healthy
 from provisioning.inventory import Inventory
 from provisioning.records import InstanceFacts, Launched
-from provisioning.status_verdict import Verdict, judge
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class UpReport:
 
 @dataclass(frozen=True)
 class Status:
-    """What `status` saw; `verdict` (provisioning/status_verdict.py) is what it concludes.
+    """What `status` saw; `status_verdict.judge` is what it concludes.
 
     `health` and `health_error` both None: health was not probed. `dns_values`: the A record's values
     (route53 only; empty when there is no A record). `dns_elsewhere`: why DNS does not lead to this
@@ -65,10 +64,6 @@ class Status:
     dns_values: tuple[str, ...] | None = None
     dns_elsewhere: str | None = None
 
-    @property
-    def verdict(self) -> Verdict:
-        return judge(self)
-
     def __str__(self) -> str:
         lines = [f"deployment {self.deployment} in {self.region}"]
         if self.instance is None:
@@ -85,8 +80,6 @@ class Status:
             lines.append(f"  health: {self.health_error or 'not checked'}")
         if self.dns_elsewhere is not None:
             lines.append(f"  dns problem: {self.dns_elsewhere}")
-        verdict = self.verdict
-        lines.append(f"  verdict: {verdict} (exit {verdict.exit_code})")
         return "\n".join(lines)
 
 

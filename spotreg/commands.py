@@ -147,14 +147,16 @@ def status(config: Path, endpoint_url: str | None, *, health_timeout: float | No
         # moto's instances have made-up public addresses: probing them would send traffic off this machine.
         say("note: no health probe with --endpoint-url (the instance's address is not real)")
         health_timeout = None
-    found = _provisioner(config, endpoint_url).status(health_timeout=health_timeout)
-    if as_json:
-        from provisioning.status_verdict import as_json as status_json
+    from provisioning.status_verdict import as_json as status_json
+    from provisioning.status_verdict import judge
 
+    found = _provisioner(config, endpoint_url).status(health_timeout=health_timeout)
+    verdict = judge(found)
+    if as_json:
         sys.stdout.write(json.dumps(status_json(found), indent=2) + "\n")
     else:
-        out.print(str(found))
-    return found.verdict.exit_code
+        out.print(f"{found}\n  verdict: {verdict} (exit {verdict.exit_code})")
+    return verdict.exit_code
 
 
 def down(config: Path, endpoint_url: str | None, *, delete_data: bool) -> int:
