@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from provisioning.errors import (
+    CREDENTIAL_CODES,
     AwsUnreachable,
     CredentialsError,
     LockHeld,
@@ -38,15 +39,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spotreg.toml"
 DOWN_HINT = "spotreg down"
 EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 130}
 
-CREDENTIAL_CODES = [
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "UnrecognizedClientException",
-    "AuthFailure",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidAccessKeyId",
-]
 
 
 def client_error(code: str, message: str = "the message AWS gave", operation: str = "DescribeVpcs") -> ClientError:
@@ -56,7 +48,7 @@ def client_error(code: str, message: str = "the message AWS gave", operation: st
 # --- credentials and connections ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", CREDENTIAL_CODES)
+@pytest.mark.parametrize("code", sorted(CREDENTIAL_CODES))
 def test_rejected_credentials_exit_3_with_aws_s_explanation(code: str) -> None:
     error = from_aws_error(client_error(code))
     assert isinstance(error, CredentialsError) and error.exit_code == 3
