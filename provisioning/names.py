@@ -24,6 +24,7 @@ class NamedSpec(Protocol):
     @property
     def tags(self) -> Mapping[str, str]: ...
 
+
 TAG_PREFIX: Final = "spotreg:"  # tag keys below it are spotreg's own; a spec may not set them
 TAG_DEPLOYMENT: Final = f"{TAG_PREFIX}deployment"
 TAG_RUN: Final = f"{TAG_PREFIX}run"

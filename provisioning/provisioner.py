@@ -406,4 +406,3 @@ class Provisioner:
             dns_values=dns.values,
             dns_elsewhere=dns.elsewhere,
         )
-

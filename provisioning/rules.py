@@ -199,9 +199,7 @@ def root_directory(value: str) -> str:
 
 def image_reference(value: str) -> str:
     if len(value) > 255 or not _IMAGE_REF.fullmatch(value):
-        raise ValueError(
-            "must be an image reference such as registry:2.8.3 or ghcr.io/org/registry@sha256:<64 hex>"
-        )
+        raise ValueError("must be an image reference such as registry:2.8.3 or ghcr.io/org/registry@sha256:<64 hex>")
     return value
 
 

@@ -5,8 +5,10 @@ from provisioning.health.probe import (
     HEALTHY_STATUSES,
     Healthy,
     Probe,
+    ResolvedAdapter,
     ServerNameAdapter,
     probe,
+    resolving_session,
     wait_until_healthy,
 )
 
@@ -14,10 +16,12 @@ __all__ = [
     "HEALTHY_STATUSES",
     "Healthy",
     "Probe",
+    "ResolvedAdapter",
     "ServerNameAdapter",
     "api_url",
     "probe",
     "registry_url",
+    "resolving_session",
     "server_name",
     "wait_until_healthy",
 ]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -56,6 +56,31 @@ class ServerNameAdapter(HTTPAdapter):
         pool_kwargs["server_hostname"] = self.server_name
         pool_kwargs["assert_hostname"] = self.server_name
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+class ResolvedAdapter(ServerNameAdapter):
+    """Sends what is addressed to ``server_name`` to ``address`` instead, as if DNS had answered it
+    (``curl --resolve``): the Host header, SNI and certificate check stay the name's. For a registry
+    whose name does not resolve yet, or resolves only where the client is not (a test's fake DNS)."""
+
+    def __init__(self, server_name: str, address: str, **kwargs: Any) -> None:
+        self.address = address
+        super().__init__(server_name, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        parts = urlsplit(request.url or "")
+        if parts.hostname == self.server_name:
+            request.headers["Host"] = parts.netloc
+            request.url = urlunsplit(parts._replace(netloc=self.address + (f":{parts.port}" if parts.port else "")))
+        return super().send(request, **kwargs)
+
+
+def resolving_session(server_name: str, address: str, session: requests.Session | None = None) -> requests.Session:
+    """``session`` (default: a new one) with ``server_name`` resolved to ``address`` (``ResolvedAdapter``)."""
+    session = session or requests.Session()
+    for scheme in ("https", "http"):
+        session.mount(f"{scheme}://{server_name}", ResolvedAdapter(server_name, address))
+    return session
 
 
 def _origin(url: str) -> str:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from provisioning.errors import WaitTimeout
 from provisioning.rehearsal.box_network import BoxError
-from provisioning.render.paths import REGISTRY_UNIT
+from provisioning.render.paths import PROXY_UNIT, REGISTRY_UNIT
 from provisioning.waits import poll_until
 
 
@@ -96,7 +96,9 @@ def wait_boot(box: BootingBox, health_probe: Callable[[], bool], timeout: float)
 
 
 def _why(box: BootingBox) -> str:
-    return f"; cloud-init: {box.cloud_init_status().strip()}\nregistry unit:\n{box.journal(REGISTRY_UNIT)[-3000:]}"
+    why = f"; cloud-init: {box.cloud_init_status().strip()}\nregistry unit:\n{box.journal(REGISTRY_UNIT)[-3000:]}"
+    proxy = box.journal(PROXY_UNIT)
+    return why + (f"\nproxy unit:\n{proxy[-3000:]}" if "spotreg" in proxy else "")
 
 
 def _check_boot_can_succeed(box: BootingBox) -> bool:

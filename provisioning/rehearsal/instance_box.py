@@ -8,7 +8,8 @@ Two containers make one box:
 - the **instance** joins that namespace and boots the instance image: systemd as PID 1, cloud-init with
   its Ec2 datasource reading the box's metadata service, the instance's own Docker engine.
 
-In the holder's namespace this process listens at ``169.254.169.254:80`` (the metadata service) and at
+In the holder's namespace this process listens at ``169.254.169.254:80`` (the metadata service, through
+a DNAT rule to its own port: port 80 stays the instance's) and at
 ``127.0.0.1:<port>`` for each forwarded host port (moto's server, a test's fault proxy), so that the
 same endpoint URL reaches the same server inside the box and on the host. Everything that differs
 from EC2 is in ``provisioning.rehearsal.overrides``.
@@ -35,6 +36,9 @@ from provisioning.rehearsal.metadata_service import MetadataService
 
 INSTANCE_LABEL: Final = "io.spotreg.box-instance"
 METADATA_ADDRESS: Final = "169.254.169.254"
+#: The metadata service listens on this port of METADATA_ADDRESS; a DNAT rule sends the instance's
+#: requests for port 80 there, so that port 80 of the box stays free (Caddy's, in letsencrypt mode).
+METADATA_PORT: Final = 16925
 PRELOAD_DIR_IN_BOX: Final = "/var/lib/spotreg-box/images"
 
 #: Every capability but CAP_SYS_RESOURCE, which this kernel's bounding set lacks (so --privileged fails).
@@ -69,6 +73,7 @@ class InstanceBox:
     forwarded_ports: Sequence[int] = ()
     unit_environment: Mapping[str, str] = field(default_factory=dict)
     preloads: Sequence[Preload] = ()
+    acme: overrides.AcmeServer | None = None  # letsencrypt: the ACME server Caddy uses
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="spotreg-box-")))
     holder: Any = None
     instance: Any = None
@@ -119,7 +124,28 @@ class InstanceBox:
     def _serve_namespace(self) -> None:
         pid = self._holder_pid()
         netns.run_in(pid, ["ip", "address", "add", f"{METADATA_ADDRESS}/32", "dev", "lo"])
-        self.metadata.serve(netns.listen_in(pid, METADATA_ADDRESS, 80))
+        to = f"{METADATA_ADDRESS}:{METADATA_PORT}"
+        netns.run_in(
+            pid,
+            [
+                "iptables",
+                "-t",
+                "nat",
+                "-I",
+                "OUTPUT",
+                "-d",
+                METADATA_ADDRESS,
+                "-p",
+                "tcp",
+                "--dport",
+                "80",
+                "-j",
+                "DNAT",
+                "--to-destination",
+                to,
+            ],
+        )
+        self.metadata.serve(netns.listen_in(pid, METADATA_ADDRESS, METADATA_PORT))
         for port in self.forwarded_ports:
             self.forwarders.append(Forwarder(netns.listen_in(pid, "127.0.0.1", port), ("127.0.0.1", port)))
 
@@ -151,9 +177,9 @@ class InstanceBox:
         self.instance.put_archive("/", self._box_files())
 
     def _box_files(self) -> bytes:
-        """The per-box files: the units' environment drop-ins and the preload list."""
+        """The per-box files: the units' drop-ins, the ACME server's CA and the preload list."""
         files = {
-            **overrides.unit_drop_ins(self.unit_environment),
+            **overrides.box_files(self.unit_environment, self.acme),
             overrides.PRELOAD_LIST: "".join(
                 f"{PRELOAD_DIR_IN_BOX}/{p.archive.name} {p.source} {p.target}\n" for p in self.preloads
             ),

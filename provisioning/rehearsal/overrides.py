@@ -9,13 +9,20 @@ stack test holds a running box to it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
 from provisioning.render import paths
+from provisioning.render.caddyfile import ACME_DIRECTORY_ENV
+from provisioning.render.container import SSL_CERT_FILE_ENV
 
 UNIT_DROP_IN: Final = f"{paths.SYSTEMD_DIR}/{paths.REGISTRY_UNIT}.d/spotreg-box.conf"
 REFRESH_DROP_IN: Final = f"{paths.SYSTEMD_DIR}/{paths.REFRESH_UNIT}.d/spotreg-box.conf"
+PROXY_DROP_IN: Final = f"{paths.SYSTEMD_DIR}/{paths.PROXY_UNIT}.d/spotreg-box.conf"
+#: The test ACME server's CA, where the proxy container sees it (the Caddy config directory's mount).
+ACME_CA_FILE: Final = f"{paths.CADDY_CONFIG_DIR}/spotreg-box-acme-ca.pem"
+ACME_CA_FILE_IN_CONTAINER: Final = f"{paths.CADDY_CONFIG_DIR_IN_CONTAINER}/spotreg-box-acme-ca.pem"
 #: The one variable of UNIT_ENVIRONMENT the refresh unit gets: it runs the AWS CLI, not the registry.
 REFRESH_ENVIRONMENT: Final = ("AWS_ENDPOINT_URL",)
 PRELOAD_LIST: Final = "/etc/spotreg-box/preload"
@@ -50,7 +57,8 @@ BOX_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType(
         "cloud-init network, growpart, resize_rootfs": "off: Docker sets the box's interface, and a container "
         "cannot resize its root",
         "metadata service": "169.254.169.254 on the box's loopback, served by spotreg from moto's record of the "
-        "instance (tokens, public-ipv4, instance-profile credentials from moto's STS, user data, spot notices)",
+        "instance (tokens, public-ipv4, instance-profile credentials from moto's STS, user data, spot notices); "
+        "port 80 of it is a DNAT rule to the service's own port, so the box's port 80 stays free",
         "network": "an internal Docker network the run created; the instance's public address is the box's "
         "address on it (moto's server draws public and Elastic IPs from that network)",
         "/etc/resolv.conf": "no resolver: the box's network reaches no DNS server, and lookups fail at once "
@@ -63,8 +71,25 @@ BOX_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType(
         "after spotreg-box-preload.service",
         REFRESH_DROP_IN: "Environment=AWS_ENDPOINT_URL for the refresh unit: its AWS CLI call (SSM) goes to "
         "moto's server, as the registry unit's does",
+        "proxy image": "letsencrypt only: loaded like the registry image, before the proxy unit starts",
+        PROXY_DROP_IN: f"letsencrypt only: Environment={ACME_DIRECTORY_ENV}=<the test ACME server's directory> "
+        f"(the shipped Caddyfile's acme_ca reads it; unset on EC2: Let's Encrypt) and {SSL_CERT_FILE_ENV}="
+        f"{ACME_CA_FILE_IN_CONTAINER} (the one root Caddy trusts for it), passed by the shipped docker run's -e",
+        ACME_CA_FILE: "letsencrypt only: the test ACME server's CA, for SSL_CERT_FILE",
+        "ACME server": "letsencrypt only: pebble, reachable in the box at 127.0.0.1:<port> as moto's server is; "
+        "it validates the HTTP-01 challenge on port 80 of the address its DNS server (pebble-challtestsrv) "
+        "gives for dns.hostname: the box's",
     }
 )
+
+
+@dataclass(frozen=True)
+class AcmeServer:
+    """The ACME server a letsencrypt box's Caddy uses instead of Let's Encrypt: its directory and the CA
+    of its HTTPS certificate (PEM)."""
+
+    directory_url: str
+    ca_pem: bytes
 
 
 def render_unit_drop_in(environment: Mapping[str, str]) -> str:
@@ -94,6 +119,21 @@ def render_refresh_drop_in(environment: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def unit_drop_ins(environment: Mapping[str, str]) -> dict[str, str]:
-    """Every drop-in the box adds to a shipped unit, by path, for the registry unit's ``environment``."""
-    return {UNIT_DROP_IN: render_unit_drop_in(environment), REFRESH_DROP_IN: render_refresh_drop_in(environment)}
+def render_proxy_drop_in(acme: AcmeServer) -> str:
+    """The proxy unit's drop-in: the ACME server's directory and the CA Caddy trusts for it."""
+    lines = [
+        "# spotreg instance box: see provisioning/rehearsal/overrides.py",
+        "[Service]",
+        f"Environment={ACME_DIRECTORY_ENV}={acme.directory_url}",
+        f"Environment={SSL_CERT_FILE_ENV}={ACME_CA_FILE_IN_CONTAINER}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def box_files(environment: Mapping[str, str], acme: AcmeServer | None = None) -> dict[str, str]:
+    """Every file the box adds to the instance, by path: drop-ins to shipped units for the registry
+    unit's ``environment``, and with ``acme`` the proxy unit's and the ACME server's CA."""
+    files = {UNIT_DROP_IN: render_unit_drop_in(environment), REFRESH_DROP_IN: render_refresh_drop_in(environment)}
+    if acme is not None:
+        files |= {PROXY_DROP_IN: render_proxy_drop_in(acme), ACME_CA_FILE: acme.ca_pem.decode("ascii")}
+    return files

@@ -26,6 +26,7 @@ from provisioning.rehearsal.box_network import BoxNetwork
 from provisioning.rehearsal.instance_box import InstanceBox, Preload
 from provisioning.rehearsal.metadata_service import MetadataService
 from provisioning.rehearsal.moto_server import MotoServer
+from provisioning.rehearsal.overrides import AcmeServer
 from provisioning.render.container import S3_ACCESS_KEY_ENV, S3_ENDPOINT_ENV, S3_SECRET_KEY_ENV
 from provisioning.spec import Spec
 
@@ -74,6 +75,7 @@ class World:
     registry_source: str  # the local image that plays the configured registry image
     workdir: Path
     say: Say = _quiet
+    proxy_source: str | None = None  # the local image that plays tls.proxy_image (letsencrypt)
     boxes: list[InstanceBox] = field(default_factory=list)
     _archives: dict[str, Path] = field(default_factory=dict)
 
@@ -87,9 +89,12 @@ class World:
         zones: Mapping[str, str] | None = None,
         moto_environment: Mapping[str, str] | None = None,
         say: Say = _quiet,
+        proxy_source: str | None = None,
     ) -> World:
         """The instance image (built if need be), a box network, and moto's server drawing addresses from it."""
-        docker.images.get(registry_source)  # ImageNotFound before anything is made
+        for source in (registry_source, proxy_source):
+            if source is not None:
+                docker.images.get(source)  # ImageNotFound before anything is made
         image = ensure_box_image(docker, say=say)
         network = BoxNetwork.create(docker, run_id)
         try:
@@ -99,7 +104,7 @@ class World:
             network.remove()
             raise
         workdir = Path(tempfile.mkdtemp(prefix=f"spotreg-world-{run_id}-"))
-        return cls(docker, run_id, network, moto, image, registry_source, workdir, say)
+        return cls(docker, run_id, network, moto, image, registry_source, workdir, say, proxy_source)
 
     def moto_endpoint(self) -> Endpoint:
         return Endpoint(self.moto.endpoint_url)
@@ -124,12 +129,21 @@ class World:
         forwarded_ports: Sequence[int] = (),
         wait: bool = True,
         timeout: float = 180,
+        acme: AcmeServer | None = None,
+        health_probe: Callable[[], bool] | None = None,
     ) -> InstanceBox:
         """Start the box of ``instance_id`` (launched by ``up`` into this world's moto); with ``wait``,
-        return once its registry answers, its boot phases in ``box.times``. ``s3`` is where its registry
-        stores and ``aws_endpoint`` where its AWS CLI goes (both default to moto's server)."""
+        return once its registry answers (``health_probe``, default: ``/v2/`` at the box's address), its
+        boot phases in ``box.times``. ``s3`` is where its registry stores and ``aws_endpoint`` where its
+        AWS CLI goes (both default to moto's server); a letsencrypt deployment needs ``acme``, the ACME
+        server its proxy uses (forward its port too), and the world's ``proxy_source``."""
         target = s3 or self.moto_endpoint()
         aws = aws_endpoint or self.moto_endpoint()
+        preloads = [Preload(self._archive(self.registry_source), self.registry_source, spec.registry.image)]
+        if spec.tls.mode == "letsencrypt":
+            if acme is None or self.proxy_source is None:
+                raise ValueError("a letsencrypt box needs an ACME server (acme=) and the world's proxy_source")
+            preloads.append(Preload(self._archive(self.proxy_source), self.proxy_source, spec.tls.proxy_image))
         ec2 = self.moto.client("ec2", spec.deployment.region)
         instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         address = instance.get("PublicIpAddress")
@@ -154,14 +168,15 @@ class World:
             metadata,
             forwarded_ports=sorted({self.moto.port, target.port, aws.port, *forwarded_ports}),
             unit_environment=environment,
-            preloads=[Preload(self._archive(self.registry_source), self.registry_source, spec.registry.image)],
+            preloads=preloads,
+            acme=acme,
         )
         self.boxes.append(box)
         self.say(f"booting {instance_id} in a box at {address}")
         box.start()
         if wait:
             url = registry_url(spec, address)
-            box.wait_boot(lambda: answers(url), timeout=timeout, say=self.say)
+            box.wait_boot(health_probe or (lambda: answers(url)), timeout=timeout, say=self.say)
         return box
 
     def retire(self, box: InstanceBox) -> None:

@@ -24,8 +24,7 @@ umask 077
 _COMMON = """\
 log() { printf 'spotreg-boot: %s\\n' "$*" >&2; }
 
-# retry ATTEMPTS COMMAND...: run COMMAND until it succeeds, pausing 2, 4, 8, ... (at most 30) s; each
-# failure is logged with the command's words (a parameter's name, say: never a secret's value).
+# retry N CMD...: run CMD until it succeeds, pausing 2, 4, 8 ... 30 s; failures log CMD (never a secret).
 retry() {
     local attempts=$1 attempt=1 delay=2
     shift

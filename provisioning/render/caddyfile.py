@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from provisioning import rules
 from provisioning.render import paths
 from provisioning.spec import Spec
+
+#: Caddy's ACME directory is Let's Encrypt's unless this variable names another: Caddy reads it from its
+#: environment, which on EC2 sets nothing (the instance box sets it to its test ACME server).
+ACME_DIRECTORY_ENV: Final = "SPOTREG_ACME_DIRECTORY"
+LETS_ENCRYPT_DIRECTORY: Final = "https://acme-v02.api.letsencrypt.org/directory"
 
 _BARE_TOKEN = re.compile(r"[A-Za-z0-9._:/@%+-]+")
 
@@ -19,13 +25,13 @@ def caddy_token(value: str) -> str:
 
 
 def render_caddyfile(spec: Spec) -> str:
-    """Caddy obtains and renews the certificate for ``dns.hostname`` and proxies to the registry on
-    loopback. Only ``operator_cidrs`` reach the registry (ACME challenges are answered before any
+    """Caddy obtains and renews the certificate for ``dns.hostname`` from Let's Encrypt and proxies to
+    the registry on loopback. Only ``operator_cidrs`` reach the registry (ACME challenges are answered before any
     route, so Let's Encrypt still gets through); the registry sees ``X-Forwarded-Proto``.
     """
     if spec.tls.mode != "letsencrypt" or spec.dns.hostname is None:
         raise ValueError("a Caddyfile is rendered for tls.mode = 'letsencrypt' with a dns.hostname")
-    options = ["    admin off"]  # no admin API on the host network
+    options = ["    admin off", f"    acme_ca {{${ACME_DIRECTORY_ENV}:{LETS_ENCRYPT_DIRECTORY}}}"]  # no admin API
     if spec.tls.email is not None:
         options.append(f"    email {caddy_token(spec.tls.email)}")
     site = [f"{caddy_token(spec.dns.hostname)} {{"]

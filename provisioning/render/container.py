@@ -9,6 +9,7 @@ from typing import Final
 
 from provisioning import names
 from provisioning.render import paths
+from provisioning.render.caddyfile import ACME_DIRECTORY_ENV
 from provisioning.spec import Spec
 
 HTTP_SECRET_ENV: Final = "REGISTRY_HTTP_SECRET"  # noqa: S105 - a variable name, not a secret
@@ -19,6 +20,8 @@ S3_SECRET_KEY_ENV: Final = "REGISTRY_STORAGE_S3_SECRETKEY"  # noqa: S105 - a var
 # Unset on EC2 (the registry talks to AWS S3); an instance box sets it in the registry unit's environment
 # to point the registry at its local S3. ``docker run -e NAME`` with NAME unset sets nothing.
 S3_ENDPOINT_ENV: Final = "REGISTRY_STORAGE_S3_REGIONENDPOINT"
+#: Go's trusted roots (Caddy's, for its ACME server): unset on EC2, the system's; the instance box sets it.
+SSL_CERT_FILE_ENV: Final = "SSL_CERT_FILE"
 DEFAULT_LOG_OPTIONS: Final = (("max-size", "10m"), ("max-file", "3"))
 
 
@@ -102,4 +105,5 @@ def render_proxy_run(spec: Spec) -> ContainerRun | None:
             (f"{paths.CADDY_STATE_DIR}/config", "/config", "rw"),
         ),
         args=("caddy", "run", "--config", paths.CADDYFILE_IN_CONTAINER, "--adapter", "caddyfile"),
+        optional_env=(ACME_DIRECTORY_ENV, SSL_CERT_FILE_ENV),
     )

@@ -33,7 +33,6 @@ Description={description}
 Requires=docker.service
 Wants=network-online.target{wants}
 After=docker.service network-online.target{after}
-# Restart forever: never give up on the registry.
 StartLimitIntervalSec=0
 
 [Service]
@@ -85,7 +84,8 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def render_unit(description: str, exec_start: str, after: tuple[str, ...] = ()) -> str:
-    """A systemd service that runs ``exec_start`` once Docker and the network are up, restarting it always."""
+    """A systemd service that runs ``exec_start`` once Docker and the network are up, restarting it always
+    (``StartLimitIntervalSec=0``: systemd never gives up on it)."""
     extra = "".join(f" {unit}" for unit in after)
     return _UNIT.format(description=description, exec_start=exec_start, wants=extra, after=extra)
 
