@@ -30,11 +30,13 @@ Tier = Literal["offline", "live", "smoke"]
 
 @dataclass(frozen=True)
 class SmokeOptions:
-    """How the smoke tier checks its endpoint: the CA to trust, the certificate's margin, plain http."""
+    """How the smoke tier checks its endpoint: the CA to trust, the certificate's margin, plain http,
+    the address to connect to instead of looking the host up."""
 
     ca: Path | None = None
     min_cert_days: int = DEFAULT_MIN_CERT_DAYS
     insecure_http: bool = False
+    resolve: str | None = None
 
 
 SUITES: dict[Tier, tuple[str, ...]] = {
@@ -85,6 +87,7 @@ def _target(tier: Tier, config: Path | None, endpoint: str | None, smoke: SmokeO
         selection = [*SUITES["smoke"], "--endpoint", endpoint, f"--smoke-min-cert-days={smoke.min_cert_days}"]
         selection += [f"--smoke-ca={smoke.ca}"] if smoke.ca else []
         selection += ["--smoke-insecure-http"] if smoke.insecure_http else []
+        selection += [f"--smoke-resolve={smoke.resolve}"] if smoke.resolve else []
         return "smoke", selection
     # one worker more than cores: the stack's tests mostly wait (boots, retries, restarts)
     workers = str(min(3, (os.cpu_count() or 1) + 1))
@@ -206,7 +209,7 @@ def run_verify(
     reports = reports.expanduser().resolve()
     config = _absolute(config)
     smoke = smoke or SmokeOptions()
-    smoke = SmokeOptions(_absolute(smoke.ca), smoke.min_cert_days, smoke.insecure_http)
+    smoke = SmokeOptions(_absolute(smoke.ca), smoke.min_cert_days, smoke.insecure_http, smoke.resolve)
     target, selection = _target(tier, config, endpoint, smoke)
     root = find_checkout(tier, checkout)
     phases_dir = reports / "phases"

@@ -4,6 +4,7 @@
 #   stack tier (a Docker engine, the registry and busybox the images are built from, mmdebstrap for
 #   the instance box's root filesystem):
 #       docker.io docker-registry busybox-static mmdebstrap iproute2 (the box's metadata address)
+#       caddy (the letsencrypt proxy image) pebble (the ACME server letsencrypt boxes get certificates from)
 #   optional (the tests that need them skip without them):
 #       cloud-init (cloud-config schema check) shellcheck (user-data script lint)
 #       apache2-utils (htpasswd cross-check) skopeo (an independent registry client)
@@ -16,7 +17,7 @@
 # stack-tier packages an error instead (exit 1).
 set -euo pipefail
 
-stack_packages=(docker.io docker-registry busybox-static mmdebstrap iproute2)
+stack_packages=(docker.io docker-registry busybox-static mmdebstrap iproute2 caddy pebble)
 optional_packages=(cloud-init shellcheck apache2-utils skopeo chromium)
 
 say() { printf 'deps: %s\n' "$*" >&2; }

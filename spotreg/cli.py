@@ -272,7 +272,7 @@ def _tier(a: argparse.Namespace) -> Tier:
 
 
 def _verify(a: argparse.Namespace) -> int:
-    smoke = SmokeOptions(a.smoke_ca, a.smoke_min_cert_days, a.smoke_insecure_http)
+    smoke = SmokeOptions(a.smoke_ca, a.smoke_min_cert_days, a.smoke_insecure_http, a.smoke_resolve)
     return commands.verify(
         _tier(a), config=a.config, endpoint=a.endpoint, reports=a.reports, smoke=smoke, pytest_args=a.pytest_args
     )
@@ -308,6 +308,13 @@ def _verify_command(command: Callable[[str, Handler, str], argparse.ArgumentPars
         "--smoke-insecure-http",
         action="store_true",
         help="plain http instead of https; only for an endpoint in 127.0.0.0/8",
+    )
+    p.add_argument(
+        "--smoke-resolve",
+        default=None,
+        metavar="ADDRESS",
+        help="connect to ADDRESS instead of looking the endpoint's host up (before DNS points at a new "
+        "instance); the certificate is still checked for the host name",
     )
     p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
 

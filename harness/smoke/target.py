@@ -79,7 +79,9 @@ def is_loopback_v4(host: str) -> bool:
 class SmokeTarget:
     """A deployed registry to check: ``endpoint`` is ``HOST[:PORT]`` (port 443 for https by default).
 
-    ``ca_file`` is a PEM bundle to verify the server against instead of the system CAs. Plain ``http``
+    ``ca_file`` is a PEM bundle to verify the server against instead of the system CAs. ``resolve`` is
+    the address to connect to instead of looking the host up (``curl --resolve``: before DNS points at a
+    new instance); the certificate is still checked for the host name. Plain ``http``
     is accepted only for an address in 127.0.0.0/8 and only with ``insecure_http=True``: anything a
     Docker engine reaches beyond loopback must speak TLS.
     """
@@ -94,9 +96,15 @@ class SmokeTarget:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     connect_retries: int = 2
+    resolve: str | None = None
 
     def __post_init__(self) -> None:
         host, _port = split_endpoint(self.endpoint)
+        if self.resolve is not None:
+            try:
+                ipaddress.ip_address(self.resolve)
+            except ValueError:
+                raise SmokeConfigError(f"resolve {self.resolve!r}: expected an IP address to connect to") from None
         if self.scheme not in DEFAULT_PORTS:
             raise SmokeConfigError(f"scheme {self.scheme!r}: expected 'https' (or 'http' on loopback)")
         if self.scheme == "http":
@@ -122,6 +130,11 @@ class SmokeTarget:
     @property
     def host(self) -> str:
         return split_endpoint(self.endpoint)[0]
+
+    @property
+    def connect_host(self) -> str:
+        """Where connections go: the ``resolve`` address, else the host."""
+        return self.resolve or self.host
 
     @property
     def port(self) -> int:
@@ -154,6 +167,7 @@ def target_from_environ(
     ca_file: Path | str | None = None,
     min_cert_days: int = DEFAULT_MIN_CERT_DAYS,
     insecure_http: bool = False,
+    resolve: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> SmokeTarget:
     """The target the CLI and pytest paths check; credentials from SPOTREG_SMOKE_USER/_PASSWORD.
@@ -170,4 +184,5 @@ def target_from_environ(
         min_cert_days=min_cert_days,
         scheme="http" if insecure_http else "https",
         insecure_http=insecure_http,
+        resolve=resolve,
     )

@@ -27,7 +27,7 @@ def _peer_certificate_der(target: SmokeTarget, context: ssl.SSLContext) -> bytes
     for attempt in range(attempts):
         try:
             with (
-                socket.create_connection((target.host, target.port), timeout=target.connect_timeout) as raw,
+                socket.create_connection((target.connect_host, target.port), timeout=target.connect_timeout) as raw,
                 context.wrap_socket(raw, server_hostname=target.host) as tls,
             ):
                 der = tls.getpeercert(binary_form=True)

@@ -14,6 +14,7 @@ from urllib3.util.retry import Retry
 
 from harness.registry_api import RegistryApi
 from harness.smoke.target import SmokeTarget
+from provisioning.health import ResolvedAdapter
 
 
 def _session(target: SmokeTarget, *, authenticated: bool) -> requests.Session:
@@ -34,6 +35,9 @@ def _session(target: SmokeTarget, *, authenticated: bool) -> requests.Session:
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    if target.resolve is not None:
+        for scheme in ("https", "http"):
+            session.mount(f"{scheme}://{target.host}", ResolvedAdapter(target.host, target.resolve, max_retries=retry))
     session.verify = target.verify
     session.trust_env = False  # no proxies or netrc credentials from the environment
     session.headers["User-Agent"] = "spotreg-smoke/1"

@@ -25,8 +25,8 @@ def caddy_token(value: str) -> str:
 
 
 def render_caddyfile(spec: Spec) -> str:
-    """Caddy obtains and renews the certificate for ``dns.hostname`` from Let's Encrypt and proxies to
-    the registry on loopback. Only ``operator_cidrs`` reach the registry (ACME challenges are answered before any
+    """Caddy obtains and renews the certificate for ``dns.hostname`` from Let's Encrypt (by HTTP-01 on
+    port 80) and proxies to the registry on loopback. Only ``operator_cidrs`` reach the registry (ACME challenges are answered before any
     route, so Let's Encrypt still gets through); the registry sees ``X-Forwarded-Proto``.
     """
     if spec.tls.mode != "letsencrypt" or spec.dns.hostname is None:
@@ -34,6 +34,8 @@ def render_caddyfile(spec: Spec) -> str:
     options = ["    admin off", f"    acme_ca {{${ACME_DIRECTORY_ENV}:{LETS_ENCRYPT_DIRECTORY}}}"]  # no admin API
     if spec.tls.email is not None:
         options.append(f"    email {caddy_token(spec.tls.email)}")
+    # HTTP-01 on port 80 only: one way to prove the name, the one the stack tier proves with pebble
+    options += ["    cert_issuer acme {", "        disable_tlsalpn_challenge", "    }"]
     site = [f"{caddy_token(spec.dns.hostname)} {{"]
     cidrs = spec.network.operator_cidrs
     if not set(cidrs) >= rules.WORLD_CIDRS:

@@ -122,7 +122,9 @@ def test_aws_errors_map_to_spotreg_errors_that_say_what_happened() -> None:
     missing = from_aws_error(NoCredentialsError())
     assert missing.exit_code == 3 and str(missing).startswith("AWS credentials missing: Unable to locate credentials")
     unreachable = from_aws_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
-    assert isinstance(unreachable, AwsFailed) and str(unreachable).startswith("could not reach AWS at http://127.0.0.1:9")
+    assert isinstance(unreachable, AwsFailed) and str(unreachable).startswith(
+        "could not reach AWS at http://127.0.0.1:9"
+    )
 
 
 def test_an_interrupted_command_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,7 +40,6 @@ DOWN_HINT = "spotreg down"
 EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 130}
 
 
-
 def client_error(code: str, message: str = "the message AWS gave", operation: str = "DescribeVpcs") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 

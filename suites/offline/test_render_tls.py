@@ -130,7 +130,11 @@ def test_caddyfile_for_letsencrypt() -> None:
     assert render_caddyfile(spec) == (
         "{\n"
         "    admin off\n"
+        "    acme_ca {$SPOTREG_ACME_DIRECTORY:https://acme-v02.api.letsencrypt.org/directory}\n"
         "    email ops@example.com\n"
+        "    cert_issuer acme {\n"
+        "        disable_tlsalpn_challenge\n"
+        "    }\n"
         "}\n"
         "\n"
         "registry.example.com {\n"

@@ -35,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"fail when the certificate has N days left or fewer (default {DEFAULT_MIN_CERT_DAYS})",
     )
     group.addoption(
+        "--smoke-resolve",
+        default=None,
+        metavar="ADDRESS",
+        help="connect to ADDRESS instead of looking the endpoint's host up (the certificate is still checked for it)",
+    )
+    group.addoption(
         "--smoke-insecure-http",
         action="store_true",
         default=False,
@@ -55,6 +61,7 @@ def smoke_target(pytestconfig: pytest.Config) -> SmokeTarget:
             ca_file=Path(ca) if ca else None,
             min_cert_days=pytestconfig.getoption("--smoke-min-cert-days"),
             insecure_http=pytestconfig.getoption("--smoke-insecure-http"),
+            resolve=pytestconfig.getoption("--smoke-resolve"),
         )
     except SmokeConfigError as error:
         pytest.fail(f"smoke options: {error}", pytrace=False)

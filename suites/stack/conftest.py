@@ -15,7 +15,7 @@ def moto_server(stack_world: World) -> MotoServer:
 
 
 #: Module-scoped boxes: their tests stay on one xdist worker, or each worker would boot its own.
-_BOX_MODULE_FIXTURES = ("route53_registry",)
+_BOX_MODULE_FIXTURES = ("route53_registry", "letsencrypt_deployments")
 
 
 def _shared_box(item: pytest.Item) -> str:
