@@ -38,7 +38,7 @@ def summarize(run: LoadRun) -> dict[str, Any]:
         for step, values in pull.steps.items():
             per_step[step].extend(values)
     total = sum(sum(values) for values in per_step.values()) or 1.0
-    errors = Counter(pull.error.split(":", 1)[0] + ":" + pull.error.split(":", 2)[1] for pull in run.pulls if not pull.ok)
+    errors = Counter(pull.error[:90] for pull in run.pulls if not pull.ok)
     return {
         "clients": run.plan.clients,
         "pulls_planned": run.plan.pulls,
