@@ -25,20 +25,18 @@ def render_table(result: dict[str, Any]) -> str:
         if value is not None:
             ratio_groups[(ratio["cpus"], ratio["configuration"])].append(value)
     lines = [HEADER, "-" * len(HEADER)]
+    nan = float("nan")
     for (cpus, name), runs in groups.items():
-        def med(get: Any) -> float:
-            return statistics.median(get(run) for run in runs)
-
         ratio = ratio_groups.get((cpus, name))
         where = runs[0].get("where_time_goes", {})
+        pull = {q: statistics.median(run["pull_s"][q] for run in runs) for q in ("p50", "p95", "p99")}
         lines.append(
-            f"{cpus:>5}  {name:<12} {med(lambda r: r['pulls_per_s']):>8.2f} "
-            f"{(statistics.median(ratio) if ratio else 1.0 if name == BASELINE else float('nan')):>7.2f} "
-            f"{med(lambda r: r['pull_s']['p50']):>7.3f} {med(lambda r: r['pull_s']['p95']):>7.3f} "
-            f"{med(lambda r: r['pull_s']['p99']):>7.3f} "
+            f"{cpus:>5}  {name:<12} {statistics.median(run['pulls_per_s'] for run in runs):>8.2f} "
+            f"{(statistics.median(ratio) if ratio else 1.0 if name == BASELINE else nan):>7.2f} "
+            f"{pull['p50']:>7.3f} {pull['p95']:>7.3f} {pull['p99']:>7.3f} "
             f"{sum(r['pulls_ok'] for r in runs):>5}/{sum(r['pulls_planned'] for r in runs):<5} "
-            f"{where.get('password_check_s', float('nan')):>11.4f} {where.get('manifest_beyond_auth_s', float('nan')):>11.4f} "
-            f"{where.get('blob_beyond_auth_s', float('nan')):>8.4f}"
+            f"{where.get('password_check_s', nan):>11.4f} {where.get('manifest_beyond_auth_s', nan):>11.4f} "
+            f"{where.get('blob_beyond_auth_s', nan):>8.4f}"
         )
     checks = result["auth_checks"]
     lines.append("")

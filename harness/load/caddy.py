@@ -69,5 +69,12 @@ def caddy_mounts(caddyfile_dir: Path) -> dict[str, dict[str, str]]:
     return mounts
 
 
-CADDY_COMMAND: Final = (CADDY_IN_CONTAINER, "run", "--adapter", "caddyfile", "--config", f"{CADDYFILE_DIR_IN_CONTAINER}/Caddyfile")
+CADDY_COMMAND: Final = (
+    CADDY_IN_CONTAINER,
+    "run",
+    "--adapter",
+    "caddyfile",
+    "--config",
+    f"{CADDYFILE_DIR_IN_CONTAINER}/Caddyfile",
+)
 CADDY_ENVIRONMENT: Final = {"HOME": "/tmp", "XDG_DATA_HOME": "/tmp", "XDG_CONFIG_HOME": "/tmp"}

@@ -64,11 +64,19 @@ def pull_once(
         _expect(anonymous, (401,), "GET /v2/ anonymous")
         if not anonymous.headers.get("WWW-Authenticate", "").lower().startswith("basic"):
             raise PullFailed("GET /v2/ anonymous: no Basic challenge")
-        _expect(_timed(result, "auth", session, "GET", f"{base_url}/v2/", auth=auth, timeout=timeout), (200,), "GET /v2/")
+        _expect(
+            _timed(result, "auth", session, "GET", f"{base_url}/v2/", auth=auth, timeout=timeout), (200,), "GET /v2/"
+        )
         repo = f"{base_url}/v2/{image.repository}"
         manifest = _timed(
-            result, "manifest", session, "GET", f"{repo}/manifests/{image.tag}",
-            auth=auth, timeout=timeout, headers={"Accept": MANIFEST_TYPE},
+            result,
+            "manifest",
+            session,
+            "GET",
+            f"{repo}/manifests/{image.tag}",
+            auth=auth,
+            timeout=timeout,
+            headers={"Accept": MANIFEST_TYPE},
         )
         _expect(manifest, (200,), "GET manifest")
         if manifest.headers.get("Docker-Content-Digest") != image.manifest_digest:

@@ -24,8 +24,8 @@ import requests
 import yaml
 
 from harness.load import caddy
-from provisioning.render.registry_config import render_registry_config
 from provisioning.rehearsal.moto_server import MotoServer
+from provisioning.render.registry_config import render_registry_config
 from provisioning.secrets import make_htpasswd
 from provisioning.spec import Spec
 from provisioning.spec_loading import spec_from_mapping
@@ -69,7 +69,11 @@ def load_spec(run_id: str, image: str) -> Spec:
             "network": {"operator_cidrs": ["127.0.0.1/32"]},
             "storage": {"bucket": f"spotreg-load-{run_id}", "redirect": True},
             "tls": {"mode": "none"},
-            "registry": {"image": image, "port": 5000, "users": [{"name": USER, "password": "env:SPOTREG_LOAD_PASSWORD"}]},
+            "registry": {
+                "image": image,
+                "port": 5000,
+                "users": [{"name": USER, "password": "env:SPOTREG_LOAD_PASSWORD"}],
+            },
         }
     )
 

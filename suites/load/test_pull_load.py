@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.capacity import measure_capacity
 from harness.load.caddy import caddy_available
+from harness.load.capacity import measure_capacity
 from harness.load.generator import LoadPlan
 
 pytestmark = pytest.mark.load
@@ -43,6 +43,8 @@ def test_every_pull_succeeds_under_load(docker_client, registry_image, record_pr
         name = run["configuration"]
         record_property(f"{name}_pulls_per_s", run["pulls_per_s"])
         record_property(f"{name}_p95_s", run["pull_s"]["p95"])
-        assert run["pulls_ok"] == PULLS, f"{name}: {run['pulls_failed']} failed, {run['pulls_unstarted']} not started: {run['errors']}"
+        assert run["pulls_ok"] == PULLS, (
+            f"{name}: {run['pulls_failed']} failed, {run['pulls_unstarted']} not started: {run['errors']}"
+        )
         assert run["pulls_per_s"] > 0 and run["pull_s"]["p50"] > 0
         assert run["steps"]["layer"]["count"] == PULLS * 5, "every layer of every pull was asked for"
