@@ -25,7 +25,7 @@ from provisioning.errors import SpotregError
 PYTEST_NO_TESTS = 5
 MIB = 1024 * 1024
 
-Tier = Literal["offline", "live", "smoke"]
+Tier = Literal["offline", "live", "smoke", "load"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ SUITES: dict[Tier, tuple[str, ...]] = {
     "offline": ("suites/offline", "suites/stack"),
     "live": ("suites/live",),
     "smoke": ("suites/smoke",),
+    "load": ("suites/load",),
 }
 CHECKOUT_FILES = ("conftest.py", "pyproject.toml")  # the harness's pytest entry point and its settings
 
@@ -89,6 +90,8 @@ def _target(tier: Tier, config: Path | None, endpoint: str | None, smoke: SmokeO
         selection += ["--smoke-insecure-http"] if smoke.insecure_http else []
         selection += [f"--smoke-resolve={smoke.resolve}"] if smoke.resolve else []
         return "smoke", selection
+    if tier == "load":
+        return "load", [*SUITES["load"], "-m", "load"]
     # one worker more than cores: the stack's tests mostly wait (boots, retries, restarts)
     workers = str(min(3, (os.cpu_count() or 1) + 1))
     return "offline", [*SUITES["offline"], "-n", workers, "--dist", "loadgroup"]
@@ -185,6 +188,17 @@ def _monthly_cost(config: Path | None, checkout: Path) -> dict[str, Any] | None:
     return {"config": str(path), **estimate.to_dict()}
 
 
+LOAD_FIGURES = "load.json"  # written by suites/load into the phases directory
+
+
+def _load_figures(phases_dir: Path) -> dict[str, Any]:
+    """The load tier's figures, per CPU limit and configuration: pulls/s and pull-time percentiles."""
+    result = json.loads((phases_dir / LOAD_FIGURES).read_text(encoding="utf-8"))
+    keys = ("cpus", "configuration", "clients", "pulls_ok", "pulls_failed", "pulls_per_s", "pull_s")
+    runs = [{key: run[key] for key in keys} for run in result["runs"]]
+    return {"runs": runs, "auth_checks": result["auth_checks"], "ratios": result["ratios"]}
+
+
 def _absolute(path: Path | None) -> Path | None:
     return None if path is None else path.expanduser().resolve()
 
@@ -250,6 +264,7 @@ def run_verify(
         "boot_phases": summarize_boot_phases(records),
         "bytes_moved": sum(r["bytes"] for r in records),
         "cost": _monthly_cost(config, root),
+        **({"load": _load_figures(phases_dir)} if (phases_dir / LOAD_FIGURES).exists() else {}),
         "command": command,
         "cwd": str(root),
     }

@@ -268,6 +268,8 @@ def _rehearse_command(command: Callable[[str, Handler, str], argparse.ArgumentPa
 def _tier(a: argparse.Namespace) -> Tier:
     if a.live:
         return "live"
+    if a.load:
+        return "load"
     return "smoke" if a.endpoint else "offline"
 
 
@@ -295,6 +297,7 @@ def _verify_command(command: Callable[[str, Handler, str], argparse.ArgumentPars
     mode.add_argument("--offline", action="store_true", help="moto AWS, instance boxes booting the user data, moto S3")
     mode.add_argument("--live", action="store_true", help="real AWS (costs money; needs --config)")
     mode.add_argument("--endpoint", default=None, help="smoke-test a deployed registry HOST[:PORT]")
+    mode.add_argument("--load", action="store_true", help="a bounded pull load on a CPU-limited local registry")
     _with_config(p, required=False)
     p.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
     p.add_argument("--smoke-ca", type=Path, default=None, help="PEM CA bundle to verify the registry against")

@@ -1,0 +1,7 @@
+"""Load on a registry: many clients doing docker's pull sequence, timed per step (issue 13).
+
+``image`` pushes the image the clients pull; ``pull`` is one client's pull; ``generator`` runs N of
+them in a child process; ``stats`` turns the timings into pulls/s and percentiles; ``auth_check``
+proves a configuration still refuses anonymous and wrong credentials; ``stand`` starts what is
+measured (moto's S3, the registry with the rendered config, optionally Caddy in front), CPU-limited.
+"""

@@ -1,0 +1,50 @@
+"""The load tier: a small, bounded pull load on a CPU-limited registry, every pull checked, figures kept.
+
+Not a timed assertion: what must hold is that every pull of every client succeeded with the right
+digests and that the candidate in front (Caddy's basicauth) still refuses anonymous and wrong
+credentials. The figures go to ``$SPOTREG_PHASES_DIR/load.json`` (``spotreg verify --load`` puts them
+into summary.json) and to the test's JUnit properties.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.load.caddy import caddy_available
+from harness.load.capacity import measure_capacity
+from harness.load.generator import LoadPlan
+
+pytestmark = pytest.mark.load
+
+CLIENTS, PULLS, CPUS = 8, 40, 1.0
+
+
+def test_every_pull_succeeds_under_load(docker_client, registry_image, record_property) -> None:
+    configurations = ["htpasswd-5"]
+    why_not = caddy_available()
+    if why_not is None:
+        configurations.append("caddy-10")
+    plan = LoadPlan(clients=CLIENTS, pulls=PULLS, deadline=120.0, timeout=30.0)
+    result = measure_capacity(
+        docker_client, [CPUS], configurations, plan, probe_pulls=1, image=registry_image, say=lambda _line: None
+    )
+    result["caddy_skipped"] = why_not
+    phases = os.environ.get("SPOTREG_PHASES_DIR")
+    if phases:
+        Path(phases, "load.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    for name, checks in result["auth_checks"].items():
+        assert all(checks.values()), f"{name} does not keep auth: {checks}"
+    for run in result["runs"]:
+        name = run["configuration"]
+        record_property(f"{name}_pulls_per_s", run["pulls_per_s"])
+        record_property(f"{name}_p95_s", run["pull_s"]["p95"])
+        assert run["pulls_ok"] == PULLS, (
+            f"{name}: {run['pulls_failed']} failed, {run['pulls_unstarted']} not started: {run['errors']}"
+        )
+        assert run["pulls_per_s"] > 0 and run["pull_s"]["p50"] > 0
+        assert run["steps"]["layer"]["count"] == PULLS * 5, "every layer of every pull was asked for"
