@@ -26,8 +26,9 @@ def caddy_token(value: str) -> str:
 
 def render_caddyfile(spec: Spec) -> str:
     """Caddy obtains and renews the certificate for ``dns.hostname`` from Let's Encrypt (by HTTP-01 on
-    port 80) and proxies to the registry on loopback. Only ``operator_cidrs`` reach the registry (ACME challenges are answered before any
-    route, so Let's Encrypt still gets through); the registry sees ``X-Forwarded-Proto``.
+    port 80) and proxies to the registry on loopback. Only ``operator_cidrs`` reach the registry (ACME
+    challenges are answered before any route, so Let's Encrypt still gets through); the registry sees
+    ``X-Forwarded-Proto``. ``$SPOTREG_ACME_DIRECTORY``, when set, names another ACME directory.
     """
     if spec.tls.mode != "letsencrypt" or spec.dns.hostname is None:
         raise ValueError("a Caddyfile is rendered for tls.mode = 'letsencrypt' with a dns.hostname")

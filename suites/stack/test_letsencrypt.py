@@ -211,9 +211,11 @@ def test_the_box_runs_the_shipped_caddyfile_and_proxy_unit_with_only_the_listed_
         assert registry.in_box("cat", shipped) == registry.shipped_file(shipped).decode(), shipped
     drop_ins = registry.in_box("systemctl", "show", "-p", "DropInPaths", "--value", paths.PROXY_UNIT).split()
     assert drop_ins == [PROXY_DROP_IN]
+    assert registry.box.acme is not None
     assert registry.in_box("cat", PROXY_DROP_IN) == render_proxy_drop_in(registry.box.acme)
     # the proxy container: the shipped run, its environment the image's plus the two listed variables
     run = render_proxy_run(registry.spec)
+    assert run is not None
     inspected = json.loads(registry.in_box("docker", "inspect", names.PROXY_CONTAINER_NAME))[0]
     assert inspected["Config"]["Image"] == registry.spec.tls.proxy_image
     assert inspected["Config"]["Cmd"] == list(run.args)
