@@ -344,13 +344,24 @@ def test_a_reboot_keeps_the_certificate_and_a_replacement_instance_gets_a_new_on
         replacement.remove()
 
 
-def test_no_acme_server_no_plain_http_registry_and_recovery_when_it_returns(
-    letsencrypt_deployments, stack_world, s3_backend, tmp_path
+#: What the proxy's journal says when the order fails: pebble away, or pebble refusing the name.
+FAULTS = {
+    "unreachable": "could not get certificate from issuer",
+    "refusing": '"msg":"challenge failed"',
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_without_a_certificate_nothing_serves_the_registry_and_it_recovers(
+    letsencrypt_deployments, stack_world, s3_backend, tmp_path, fault
 ):
     with AcmeAuthority.open(tmp_path / "acme") as authority:
-        authority.stop()  # unreachable: its port refuses connections
-        deployment = letsencrypt_deployments("away")
+        if fault == "unreachable":
+            authority.stop()  # its port refuses connections
+        deployment = letsencrypt_deployments(f"f{fault[:3]}")
         registry = boot(deployment, stack_world, s3_backend, tmp_path, acme=authority, wait=False)
+        if fault == "refusing":  # the name's address is not the instance's: pebble's validation fails
+            authority.point(registry.hostname, str(stack_world.network.subnet.network_address + 250))
         try:
             poll_until(
                 "the proxy to log its failed order",
@@ -358,9 +369,10 @@ def test_no_acme_server_no_plain_http_registry_and_recovery_when_it_returns(
                 timeout=120,
                 interval=1,
             )
-            failed = [line for line in proxy_journal(registry).splitlines() if "could not get certificate" in line]
-            print(failed[0])
-            assert authority.directory_url in failed[0], failed[0]  # the boot's log says which server failed
+            # the boot's log says why: which server it could not reach, or the ACME server's refusal
+            said = [line for line in proxy_journal(registry).splitlines() if FAULTS[fault] in line]
+            why = authority.directory_url if fault == "unreachable" else "urn:ietf:params:acme:error:"
+            assert said and why in said[0], proxy_journal(registry)[-3000:]
             # nothing serves the registry: no certificate on 443, only redirects on 80, loopback-only 5000
             with pytest.raises(ssl.SSLError):
                 served_certificate(registry, None)
@@ -370,11 +382,14 @@ def test_no_acme_server_no_plain_http_registry_and_recovery_when_it_returns(
             with pytest.raises(OSError):
                 socket.create_connection((registry.box.address, 5000), timeout=3).close()
 
-            authority.start()  # back, with a new root
+            if fault == "unreachable":
+                authority.start()  # back, with a new root
+            else:
+                authority.point(registry.hostname, registry.box.address)
             registry.refresh_root()
             started = time.monotonic()
             registry.wait_healthy(timeout=RECOVERY_SECONDS)
-            print(f"recovered {time.monotonic() - started:.0f} s after the ACME server came back")
+            print(f"{fault}: recovered {time.monotonic() - started:.0f} s after the ACME server could issue again")
             assert served_certificate(registry, str(registry.ca_path)).extensions
             assert registry.api().request("GET", "/v2/").status_code == 200
         finally:
