@@ -28,25 +28,20 @@ class IngressRule:
 
 
 def render_ingress_rules(spec: Spec) -> tuple[IngressRule, ...]:
-    """Registry port from the operators; 80/443 from anywhere for Let's Encrypt; SSH only if asked.
+    """The registry from the operators; with Let's Encrypt also 80 from anywhere; SSH only if asked.
 
-    With ``tls.mode = "letsencrypt"`` the registry listens on loopback behind the proxy, so
-    ``registry.port`` is not opened: the proxy admits only ``operator_cidrs`` (see caddyfile), and
-    ACME needs 80 and 443 from the whole internet.
+    With ``tls.mode = "letsencrypt"`` the registry listens on loopback behind the proxy: operators
+    connect to the proxy's 443, and ACME validates by HTTP-01 on port 80 (the Caddyfile turns TLS-ALPN
+    off), the one port the whole internet needs. The proxy also admits only ``operator_cidrs``.
     """
-    port = spec.registry.port
     rules: list[IngressRule] = []
+    port = 443 if spec.tls.mode == "letsencrypt" else spec.registry.port
     if spec.tls.mode == "letsencrypt":
-        for acme_port in (80, 443):
-            rules.extend(
-                IngressRule("tcp", acme_port, acme_port, cidr, f"spotreg {acme_port} for ACME and the proxy")
-                for cidr in INTERNET
-            )
-    else:
-        rules.extend(
-            IngressRule("tcp", port, port, cidr, "spotreg registry from an operator network")
-            for cidr in spec.network.operator_cidrs
-        )
+        rules.extend(IngressRule("tcp", 80, 80, cidr, "spotreg 80 for ACME HTTP-01") for cidr in INTERNET)
+    rules.extend(
+        IngressRule("tcp", port, port, cidr, "spotreg registry from an operator network")
+        for cidr in spec.network.operator_cidrs
+    )
     if spec.network.ssh:
         rules.extend(IngressRule("tcp", 22, 22, cidr, "spotreg SSH") for cidr in spec.network.ssh_cidrs)
     return _unique(rules)

@@ -30,10 +30,11 @@ def test_ingress_follows_the_spec(mapping: dict[str, Any]) -> None:
     for rule in rules_:
         by_port.setdefault(rule.from_port, []).append(rule.cidr)
     ssh = list(dict.fromkeys(spec.network.ssh_cidrs)) if spec.network.ssh else []
+    operators = list(dict.fromkeys(spec.network.operator_cidrs))
     if spec.tls.mode == "letsencrypt":
-        expected = {80: ["0.0.0.0/0", "::/0"], 443: ["0.0.0.0/0", "::/0"]}
+        expected = {80: ["0.0.0.0/0", "::/0"], 443: operators}
     else:
-        expected = {spec.registry.port: list(dict.fromkeys(spec.network.operator_cidrs))}
+        expected = {spec.registry.port: operators}
     for cidr in ssh:
         if cidr not in expected.setdefault(22, []):
             expected[22].append(cidr)
@@ -58,10 +59,14 @@ def test_ssh_closed_by_default() -> None:
     assert all(rule.from_port != 22 for rule in render_ingress_rules(spec))
 
 
-def test_letsencrypt_opens_acme_ports_to_the_internet_and_not_the_registry_port() -> None:
-    spec = spec_from_mapping(example_mapping(tls={"mode": "letsencrypt"}, registry={"port": 5000}))
+def test_letsencrypt_opens_80_to_the_internet_and_443_to_the_operators_only() -> None:
+    spec = spec_from_mapping(
+        example_mapping(
+            tls={"mode": "letsencrypt"}, registry={"port": 5000}, network={"operator_cidrs": ["203.0.113.7/32"]}
+        )
+    )
     ports = {(r.from_port, r.cidr) for r in render_ingress_rules(spec)}
-    assert ports == {(80, "0.0.0.0/0"), (80, "::/0"), (443, "0.0.0.0/0"), (443, "::/0")}
+    assert ports == {(80, "0.0.0.0/0"), (80, "::/0"), (443, "203.0.113.7/32")}  # not registry.port
 
 
 def test_one_network_for_registry_and_ssh_gets_one_rule_per_port() -> None:
