@@ -165,10 +165,10 @@ def docker_ceiling(size: int, repeat: int, workdir: Path) -> list[dict[str, Any]
     from benchmarks.registry_vs_s3 import BENCH_LABEL_VALUE
     from fixtures.docker_engine import disable_ryuk_unless_asked
     from fixtures.images.build import base_image, registry_image
-    from fixtures.loopback import free_port
     from fixtures.registry_container import Mount, RegistryContainer
     from fixtures.round_trip import forget_locally, pull, push
     from fixtures.test_images import TEST_IMAGE_LABEL, build_generated_image, remove_image_everywhere
+    from harness.loopback import free_port
 
     disable_ryuk_unless_asked()
     client = docker.from_env(timeout=600)

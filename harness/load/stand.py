@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -24,11 +22,15 @@ import requests
 import yaml
 
 from harness.load import caddy
+from harness.loopback import free_port
+from provisioning.errors import WaitTimeout
+from provisioning.health import probe
 from provisioning.rehearsal.moto_server import MotoServer
 from provisioning.render.registry_config import render_registry_config
 from provisioning.secrets import make_htpasswd
 from provisioning.spec import Spec
 from provisioning.spec_loading import spec_from_mapping
+from provisioning.waits import poll_until
 
 LOAD_LABEL: Final = "io.spotreg.load"
 CPU_PERIOD_US: Final = 100_000
@@ -53,12 +55,6 @@ CONFIGURATIONS: Final = {
         Configuration("caddy-10", "caddy", 10),
     )
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def load_spec(run_id: str, image: str) -> Spec:
@@ -182,14 +178,24 @@ class Stand:
 
 
 def _wait_until_answering(container: Any, url: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            requests.get(f"{url}/v2/", timeout=2)
-            return
-        except requests.RequestException:
-            container.reload()
-            if container.status in ("exited", "dead") or time.monotonic() > deadline:
-                log = container.logs(tail=30).decode(errors="replace")
-                raise RuntimeError(f"{container.name}: no answer on {url}; its log:\n{log}") from None
-            time.sleep(0.1)
+    """Until ``/v2/`` at ``url`` answers at all; RuntimeError with the container's log when it exits
+    or ``seconds`` pass."""
+
+    def gone() -> RuntimeError:
+        log = container.logs(tail=30).decode(errors="replace")
+        return RuntimeError(f"{container.name}: no answer on {url}; its log:\n{log}")
+
+    def answering() -> tuple[bool, str]:
+        with requests.Session() as session:
+            seen = probe(f"{url}/v2/", session=session, verify=False, timeout=2)
+        if seen.status is not None:
+            return True, str(seen.status)
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise gone()
+        return False, seen.error or "no answer"
+
+    try:
+        poll_until(f"{container.name} to answer", answering, timeout=seconds, interval=0.1, max_interval=0.5)
+    except WaitTimeout:
+        raise gone() from None

@@ -202,21 +202,28 @@ def test_docker_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
         registry_login.engine_is_rootless()
 
 
+@pytest.fixture
+def deployed_config(
+    make_provisioner: Callable[..., Provisioner], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Path:
+    """An eip deployment that ``up`` made, its config file, and its user's password in the environment."""
+    _up(make_provisioner, build_spec(dns={"mode": "eip"}))
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    return write_config(tmp_path / "spotreg.toml")
+
+
 def test_cli_login_runs_docker_login_and_never_shows_the_secret(
-    make_provisioner: Callable[..., Provisioner],
+    deployed_config: Path,
     fake_docker: Callable[[], list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Rootless (as the fake engine says): the CA goes to $XDG_CONFIG_HOME/docker/certs.d."""
-    _up(make_provisioner, build_spec(dns={"mode": "eip"}))
-    config = write_config(tmp_path / "spotreg.toml")
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("FAKE_DOCKER_SECURITY", '["name=seccomp,profile=builtin","name=rootless"]')
 
-    assert spotreg(["login", "--config", str(config)]) == 0
+    assert spotreg(["login", "--config", str(deployed_config)]) == 0
 
     calls = fake_docker()
     assert [call["argv"][0] for call in calls] == ["info", "login"]
@@ -229,19 +236,16 @@ def test_cli_login_runs_docker_login_and_never_shows_the_secret(
 
 
 def test_cli_print_shows_the_commands_and_runs_nothing(
-    make_provisioner: Callable[..., Provisioner],
+    deployed_config: Path,
     fake_docker: Callable[[], list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _up(make_provisioner, build_spec(dns={"mode": "eip"}))
-    config = write_config(tmp_path / "spotreg.toml")
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.chdir(tmp_path)
 
-    assert spotreg(["login", "--config", str(config), "--print"]) == 0
+    assert spotreg(["login", "--config", str(deployed_config), "--print"]) == 0
 
     out, err = capsys.readouterr()
     assert fake_docker() == []  # nothing run, nothing installed

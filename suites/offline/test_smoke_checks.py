@@ -29,9 +29,9 @@ import requests
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fixtures.loopback import LOOPBACK, free_port
 from fixtures.registry_container import Mount, PortTaken, RegistryContainer
 from harness import smoke
+from harness.loopback import LOOPBACK, free_port
 from harness.registry_api import IMAGE_CONFIG, LAYER_TAR_GZIP, MANIFEST_V2, sha256_digest
 from harness.smoke import (
     ANONYMOUS_REFUSED,
