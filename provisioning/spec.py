@@ -94,6 +94,9 @@ class User(_Section):
 
 class Registry(_Section):
     image: Annotated[str, AfterValidator(rules.image_reference)] = "docker.io/library/registry:2.8.3"
+    # nginx in front of the registry: checks passwords (caching each verified one briefly) and caches the
+    # answers to content-addressed requests (see provisioning.render.front_config).
+    front_image: Annotated[str, AfterValidator(rules.image_reference)] = "docker.io/library/nginx:1.28.0-alpine"
     major: Literal[2, 3] | None = None
     port: int = Field(default=443, ge=1, le=65535)
     # The htpasswd lives in one SSM parameter (4096 characters): 40 bcrypt lines of at most 94 fit.
