@@ -40,6 +40,7 @@ LEGACY_POLICY_NAME: Final = f"{REGISTRY_POLICY_NAME}-legacy"  # the legacy IAM u
 
 CONTAINER_NAME: Final = f"{NAME_PREFIX}registry"
 PROXY_CONTAINER_NAME: Final = f"{NAME_PREFIX}proxy"
+FRONT_CONTAINER_NAME: Final = f"{NAME_PREFIX}front"
 CONFIG_DIR: Final = "/etc/spotreg"
 REGISTRY_CONFIG_PATH: Final = f"{CONFIG_DIR}/registry/config.yml"
 HTPASSWD_PATH: Final = f"{CONFIG_DIR}/auth/htpasswd"

@@ -14,7 +14,7 @@ from provisioning.clients import AwsClients
 from provisioning.errors import InputError, InputProblem
 from provisioning.names import TAG_LEGACY_KEY, resource_name
 from provisioning.records import InstanceFacts, Launched
-from provisioning.render.user_data import render_user_data
+from provisioning.render.user_data import render_user_data, unpack_user_data
 from provisioning.rules import architecture_of
 from provisioning.spec import Spec
 from provisioning.step import Context, Run
@@ -48,8 +48,8 @@ def user_data_of(ec2: Any, instance_id: str) -> str | None:
     if not encoded:
         return None
     try:
-        return base64.b64decode(encoded).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        return unpack_user_data(base64.b64decode(encoded))
+    except (binascii.Error, UnicodeDecodeError, OSError, EOFError):
         return None
 
 

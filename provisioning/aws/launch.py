@@ -19,6 +19,7 @@ from provisioning.errors import CapacityError, LaunchAttempt
 from provisioning.placement import Choice, launch_order, rank_placements, unpriced_order
 from provisioning.records import InstanceFacts, Launched
 from provisioning.render.launch import TAGGED_RESOURCES, render_launch_parameters
+from provisioning.render.user_data import pack_user_data
 from provisioning.spec import Spec
 from provisioning.tags import ec2_tag_specifications, error_code
 from provisioning.waits import Progress, Waits
@@ -80,7 +81,7 @@ def launch_parameters(spec: Spec, choice: Choice, subnet_id: str, inputs: Launch
         subnet_id=subnet_id,
         security_group_id=inputs.security_group_id,
         instance_profile_arn=inputs.profile_arn,
-        user_data=inputs.user_data,
+        user_data=pack_user_data(inputs.user_data),
     )
     params["TagSpecifications"] = ec2_tag_specifications(TAGGED_RESOURCES, inputs.tags)
     params.setdefault("ClientToken", uuid.uuid4().hex)

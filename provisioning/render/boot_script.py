@@ -22,7 +22,7 @@ from provisioning.render.boot_shell import (
     common_functions,
     start_function,
 )
-from provisioning.render.container import render_proxy_run, render_registry_run
+from provisioning.render.container import render_front_run, render_proxy_run, render_registry_run
 from provisioning.spec import Spec
 
 RETRY_ATTEMPTS: Final = 6  # pauses of 2, 4, 8, 16, 30 s: about a minute per call
@@ -48,6 +48,9 @@ def boot_script_values(spec: Spec) -> dict[str, str]:
         "LEGACY_KEY_PARAMETER": names.legacy_key_parameter(spec),
         "REGISTRY_CONTAINER": names.CONTAINER_NAME,
         "REGISTRY_IMAGE": spec.registry.image,
+        "REGISTRY_URL": f"http://{paths.REGISTRY_ADDR}/v2/",
+        "FRONT_CONTAINER": names.FRONT_CONTAINER_NAME,
+        "FRONT_IMAGE": spec.registry.front_image,
     }
     if spec.tls.mode == "selfsigned":
         values["TLS_KEY_PARAMETER"] = names.tls_key_parameter(spec)
@@ -73,18 +76,20 @@ def boot_script_values(spec: Spec) -> dict[str, str]:
 
 def render_boot_script(spec: Spec) -> str:
     """The bash script of ``spotreg-registry.service`` (argument ``refresh``: of the refresh timer's
-    service; ``proxy``: of the proxy's unit)."""
+    service; ``front``: of the front's unit; ``proxy``: of the proxy's unit)."""
     dns = spec.dns.mode in ("route53", "namecheap")
     proxy = render_proxy_run(spec)
     script = names.BOOT_SCRIPT_PATH
-    proxy_usage = f"#   {script} proxy    run the Let's Encrypt proxy in the foreground ({paths.PROXY_UNIT})\n"
+    usage_lines = f"#   {script} front    run the front (nginx) in the foreground ({paths.FRONT_UNIT})\n"
+    if proxy:
+        usage_lines += f"#   {script} proxy    run the Let's Encrypt proxy in the foreground ({paths.PROXY_UNIT})\n"
     values = boot_script_values(spec)
     parts = [
         PROLOGUE.format(
             unit=paths.REGISTRY_UNIT,
             script=script,
             timer=paths.REFRESH_TIMER,
-            proxy_usage=proxy_usage if proxy else "",
+            usage_lines=usage_lines,
         ),
         "\n".join([VALUES_BEGIN, *(f"readonly {k}={shlex.quote(v)}" for k, v in values.items()), VALUES_END]) + "\n",
         common_functions(),
@@ -92,6 +97,11 @@ def render_boot_script(spec: Spec) -> str:
     if dns:
         parts += [IMDS_FUNCTIONS, ROUTE53_FUNCTIONS if spec.dns.mode == "route53" else NAMECHEAP_FUNCTIONS]
     parts.append(start_function("start_registry", render_registry_run(spec), "REGISTRY_CONTAINER", "REGISTRY_IMAGE"))
+    # The front starts once the users (and the TLS key) are on disk and the registry answers.
+    ready = ["[[ -s $HTPASSWD_FILE ]]", *(["[[ -s $TLS_KEY_FILE ]]"] if spec.tls.mode == "selfsigned" else [])]
+    ready.append('curl -fso /dev/null --max-time 2 "$REGISTRY_URL"')
+    wait = f'log "front: waiting for the users and the registry"\n    until {" && ".join(ready)}; do sleep 1; done'
+    parts.append(start_function("start_front", render_front_run(spec), "FRONT_CONTAINER", "FRONT_IMAGE", wait))
     if proxy is not None:
         prepare = 'install -d -m 0700 "$CADDY_STATE_DIR/data" "$CADDY_STATE_DIR/config"'
         parts.append(start_function("start_proxy", proxy, "PROXY_CONTAINER", "PROXY_IMAGE", prepare))
@@ -104,9 +114,10 @@ def render_boot_script(spec: Spec) -> str:
     steps += ["ensure_http_secret", "load_legacy_key", "start_registry"]
     cases = ["        registry)", *(f"            {step}" for step in steps), "            ;;"]
     cases += ["        refresh)", f"            {steps[0]}", "            ;;"]
+    cases += ["        front)", "            start_front", "            ;;"]
     if proxy is not None:
         cases += ["        proxy)", "            start_proxy", "            ;;"]
-    usage = "registry|refresh|proxy" if proxy else "registry|refresh"
+    usage = "registry|refresh|front|proxy" if proxy else "registry|refresh|front"
     cases += ["        *)", f'            log "usage: $0 [{usage}]"', "            exit 64", "            ;;"]
     parts.append("\n".join(["main() {", "    case ${1:-registry} in", *cases, "    esac", "}", "", 'main "$@"', ""]))
     return "\n".join(parts)

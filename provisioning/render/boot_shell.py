@@ -16,7 +16,7 @@ PROLOGUE: Final = """\
 # Run on every start of {unit}, so on every boot:
 #   {script}          fetch secrets, update DNS, run the registry in the foreground
 #   {script} refresh  the users from SSM again (started by {timer})
-{proxy_usage}set -euo pipefail
+{usage_lines}set -euo pipefail
 shopt -s inherit_errexit
 umask 077
 """

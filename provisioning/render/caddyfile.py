@@ -26,9 +26,10 @@ def caddy_token(value: str) -> str:
 
 def render_caddyfile(spec: Spec) -> str:
     """Caddy obtains and renews the certificate for ``dns.hostname`` from Let's Encrypt (by HTTP-01 on
-    port 80) and proxies to the registry on loopback. Only ``operator_cidrs`` reach the registry (ACME
-    challenges are answered before any route, so Let's Encrypt still gets through); the registry sees
-    ``X-Forwarded-Proto``. ``$SPOTREG_ACME_DIRECTORY``, when set, names another ACME directory.
+    port 80) and proxies to the front (nginx, then the registry) on loopback. Only ``operator_cidrs``
+    reach it (ACME challenges are answered before any route, so Let's Encrypt still gets through); the
+    front and the registry see ``X-Forwarded-Proto``. ``$SPOTREG_ACME_DIRECTORY``, when set, names
+    another ACME directory.
     """
     if spec.tls.mode != "letsencrypt" or spec.dns.hostname is None:
         raise ValueError("a Caddyfile is rendered for tls.mode = 'letsencrypt' with a dns.hostname")
@@ -45,7 +46,7 @@ def render_caddyfile(spec: Spec) -> str:
             "    abort @outsiders",
         ]
     site += [
-        f"    reverse_proxy {paths.PROXIED_REGISTRY_ADDR} {{",
+        f"    reverse_proxy {paths.FRONT_BEHIND_PROXY_ADDR} {{",
         "        header_up X-Forwarded-Proto {scheme}",
         "    }",
         "}",

@@ -39,6 +39,7 @@ class ContainerRun:
     image: str
     network: str = "host"
     volumes: tuple[tuple[str, str, str], ...] = ()
+    tmpfs: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
     inherited_env: tuple[str, ...] = ()
@@ -54,6 +55,8 @@ class ContainerRun:
                 argv += ["--log-opt", f"{key}={value}"]
         for host, container, mode in self.volumes:
             argv += ["-v", f"{host}:{container}:{mode}"]
+        for path in self.tmpfs:
+            argv += ["--tmpfs", path]
         for key, value in self.env:
             argv += ["-e", f"{key}={value}"]
         for key in (*self.inherited_env, *self.optional_env):
@@ -70,15 +73,10 @@ class ContainerRun:
 
 
 def render_registry_run(spec: Spec) -> ContainerRun:
-    """The registry container: rendered config, htpasswd and (self-signed) TLS mounted read-only."""
+    """The registry container: its rendered config mounted read-only (the front checks passwords)."""
     major = spec.registry.version_major
     config_in_container = paths.CONFIG_PATH_IN_CONTAINER[major]
-    volumes = [
-        (paths.REGISTRY_CONFIG_DIR, posixpath.dirname(config_in_container), "ro"),
-        (paths.AUTH_DIR, paths.AUTH_DIR_IN_CONTAINER, "ro"),
-    ]
-    if spec.tls.mode == "selfsigned":
-        volumes.append((names.TLS_DIR, paths.CERTS_DIR_IN_CONTAINER, "ro"))
+    volumes = [(paths.REGISTRY_CONFIG_DIR, posixpath.dirname(config_in_container), "ro")]
     # distribution 3.x exports OpenTelemetry traces to an OTLP collector unless told otherwise.
     env = (("OTEL_TRACES_EXPORTER", "none"),) if major == 3 else ()
     return ContainerRun(
@@ -89,6 +87,23 @@ def render_registry_run(spec: Spec) -> ContainerRun:
         args=("serve", config_in_container),
         inherited_env=(HTTP_SECRET_ENV,),
         optional_env=(S3_ACCESS_KEY_ENV, S3_SECRET_KEY_ENV, S3_ENDPOINT_ENV),
+    )
+
+
+def render_front_run(spec: Spec) -> ContainerRun:
+    """The front (nginx): its config, the htpasswd and (self-signed) TLS read-only, its caches on a tmpfs."""
+    volumes = [
+        (paths.FRONT_CONFIG_DIR, paths.FRONT_CONFIG_DIR_IN_CONTAINER, "ro"),
+        (paths.AUTH_DIR, paths.AUTH_DIR_IN_CONTAINER, "ro"),
+    ]
+    if spec.tls.mode == "selfsigned":
+        volumes.append((names.TLS_DIR, paths.CERTS_DIR_IN_CONTAINER, "ro"))
+    return ContainerRun(
+        name=names.FRONT_CONTAINER_NAME,
+        image=spec.registry.front_image,
+        volumes=tuple(volumes),
+        tmpfs=(paths.FRONT_CACHE_DIR_IN_CONTAINER,),
+        args=("nginx", "-c", paths.FRONT_CONFIG_IN_CONTAINER),
     )
 
 

@@ -41,11 +41,12 @@ def render_launch_parameters(
     subnet_id: str | None,
     security_group_id: str,
     instance_profile_arn: str,
-    user_data: str,
+    user_data: bytes,
     run_id: str | None = None,
     expires: str | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments of ``ec2.run_instances`` (boto3 base64-encodes ``UserData`` itself).
+    """Keyword arguments of ``ec2.run_instances``; ``user_data`` packed (``pack_user_data``; boto3
+    base64-encodes ``UserData`` itself).
 
     ``subnet_id`` None: the default subnet of the default VPC. Subnet and security group live in
     the network interface (EC2 refuses them at the top level as well). ``run_id``/``expires`` add

@@ -13,18 +13,13 @@ CONFIG_PATH_IN_CONTAINER: Final[dict[int, str]] = paths.CONFIG_PATH_IN_CONTAINER
 S3_CHUNK_SIZE: Final = 10 * 1024 * 1024  # multipart part size; S3 needs at least 5 MiB
 
 
-def registry_http_addr(spec: Spec) -> str:
-    """Where the registry listens: loopback behind the Let's Encrypt proxy, else the spec's port."""
-    if spec.tls.mode == "letsencrypt":
-        return paths.PROXIED_REGISTRY_ADDR
-    return f":{spec.registry.port}"
-
-
 def render_registry_config(spec: Spec) -> str:
     """The registry configuration as YAML, for the spec's registry major version.
 
+    The registry listens on loopback, plain HTTP, with no auth of its own: the front (nginx,
+    ``front_config``) on the registry port checks every password and terminates self-signed TLS.
     Secrets are not in it: ``http.secret`` comes from ``REGISTRY_HTTP_SECRET`` (set by the boot
-    script), the S3 credentials from the instance profile, the users from the htpasswd file.
+    script), the S3 credentials from the instance profile.
     """
     major = spec.registry.version_major
     if major not in CONFIG_PATH_IN_CONTAINER:
@@ -49,11 +44,9 @@ def render_registry_config(spec: Spec) -> str:
         # to export to an OTLP collector on localhost.
         s3["forcepathstyle"] = False
     http: dict[str, Any] = {
-        "addr": registry_http_addr(spec),
+        "addr": paths.REGISTRY_ADDR,
         "headers": {"X-Content-Type-Options": ["nosniff"]},
     }
-    if spec.tls.mode == "selfsigned":
-        http["tls"] = {"certificate": paths.TLS_CERT_IN_CONTAINER, "key": paths.TLS_KEY_IN_CONTAINER}
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "fields": {"service": "registry"}},
@@ -67,7 +60,6 @@ def render_registry_config(spec: Spec) -> str:
             },
         },
         "http": http,
-        "auth": {"htpasswd": {"realm": "spotreg", "path": paths.HTPASSWD_IN_CONTAINER}},
         # Every storage health check is an S3 LIST request: the registry's default 10 s interval
         # costs about 260,000 requests a month (~$1.30 at $0.005 per 1,000); the spec's default of
         # 300 s about 8,600.

@@ -4,6 +4,7 @@ timer that re-reads the registry's users from SSM while it runs."""
 
 from __future__ import annotations
 
+import gzip
 from typing import Any, Final
 
 import yaml
@@ -12,20 +13,22 @@ from provisioning import names
 from provisioning.render import paths
 from provisioning.render.boot_script import render_boot_script
 from provisioning.render.caddyfile import render_caddyfile
+from provisioning.render.front_config import AUTH_CACHE_SECONDS, render_front_config
 from provisioning.render.registry_config import render_registry_config
 from provisioning.spec import Spec
 
 HEADER: Final = "#cloud-config\n"
-MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit, before base64
+MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit, before base64: of the packed (gzip) bytes
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 
 #: How often the running instance re-reads its users from SSM (``spotreg-refresh.timer``), plus at most
 #: this much jitter. The registry re-reads its htpasswd file when the file changes: no restart.
 REFRESH_INTERVAL_SECONDS: Final = 60
 REFRESH_JITTER_SECONDS: Final = 5
 #: What the README promises: a user changed or removed by ``up`` takes effect on the running registry
-#: within this many seconds: one interval, its jitter, the timer's 1 s accuracy and the refresh's own
-#: SSM call (the stack test measures it in the instance box).
-USERS_TAKE_EFFECT_WITHIN_SECONDS: Final = 75
+#: within this many seconds: one interval, its jitter, the timer's 1 s accuracy, the refresh's own
+#: SSM call, and the front's cache of verified passwords (the stack test measures it in the instance box).
+USERS_TAKE_EFFECT_WITHIN_SECONDS: Final = 75 + AUTH_CACHE_SECONDS
 
 _UNIT = """\
 [Unit]
@@ -107,6 +110,7 @@ def render_write_files(spec: Spec, server_cert_pem: bytes | None = None) -> list
 
     files = [
         entry(names.REGISTRY_CONFIG_PATH, render_registry_config(spec)),
+        entry(paths.FRONT_CONFIG_PATH, render_front_config(spec)),
         entry(names.BOOT_SCRIPT_PATH, render_boot_script(spec), "0755"),
     ]
     if server_cert_pem is not None:  # the public part only: the key comes from SSM at boot
@@ -119,6 +123,14 @@ def render_write_files(spec: Spec, server_cert_pem: bytes | None = None) -> list
             render_unit("spotreg registry: secrets, DNS, registry container", names.BOOT_SCRIPT_PATH),
         )
     )
+    files.append(
+        entry(
+            f"{paths.SYSTEMD_DIR}/{paths.FRONT_UNIT}",
+            render_unit(
+                "spotreg front: nginx before the registry", f"{names.BOOT_SCRIPT_PATH} front", (paths.REGISTRY_UNIT,)
+            ),
+        )
+    )
     refresh_service, refresh_timer = render_refresh_units()
     files.append(entry(f"{paths.SYSTEMD_DIR}/{paths.REFRESH_UNIT}", refresh_service))
     files.append(entry(f"{paths.SYSTEMD_DIR}/{paths.REFRESH_TIMER}", refresh_timer))
@@ -127,7 +139,7 @@ def render_write_files(spec: Spec, server_cert_pem: bytes | None = None) -> list
             entry(
                 f"{paths.SYSTEMD_DIR}/{paths.PROXY_UNIT}",
                 render_unit(
-                    "spotreg TLS proxy (Let's Encrypt)", f"{names.BOOT_SCRIPT_PATH} proxy", (paths.REGISTRY_UNIT,)
+                    "spotreg TLS proxy (Let's Encrypt)", f"{names.BOOT_SCRIPT_PATH} proxy", (paths.FRONT_UNIT,)
                 ),
             )
         )
@@ -139,7 +151,9 @@ def render_user_data(spec: Spec, server_cert_pem: bytes | None = None) -> str:
 
     It holds no secret: the instance profile gives AWS access, SSM holds htpasswd and the TLS key.
     """
-    units = [paths.REGISTRY_UNIT, paths.REFRESH_TIMER] + ([paths.PROXY_UNIT] if spec.tls.mode == "letsencrypt" else [])
+    units = [paths.REGISTRY_UNIT, paths.FRONT_UNIT, paths.REFRESH_TIMER] + (
+        [paths.PROXY_UNIT] if spec.tls.mode == "letsencrypt" else []
+    )
     document: dict[str, Any] = {
         "packages": ["docker"],
         "write_files": render_write_files(spec, server_cert_pem),
@@ -151,3 +165,14 @@ def render_user_data(spec: Spec, server_cert_pem: bytes | None = None) -> str:
     }
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
     return HEADER + body
+
+
+def pack_user_data(text: str) -> bytes:
+    """What EC2 is sent: the user data gzip-compressed (cloud-init unpacks it), so that it fits EC2's
+    16 KiB; deterministic (no timestamp), so the same spec always sends the same bytes."""
+    return gzip.compress(text.encode("utf-8"), mtime=0)
+
+
+def unpack_user_data(raw: bytes) -> str:
+    """The user data as text, whether packed (gzip) or sent plain (instances launched before packing)."""
+    return (gzip.decompress(raw) if raw.startswith(_GZIP_MAGIC) else raw).decode("utf-8")

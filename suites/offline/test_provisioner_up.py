@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 import pytest
@@ -219,11 +220,13 @@ def test_role_policy_is_the_rendered_one(make_provisioner, make_spec, clients):
 
 
 def test_user_data_is_base64_in_moto(make_provisioner, clients):
-    """What an instance receives is the rendered text (boto3 encodes it once, not twice)."""
+    """What an instance receives is the rendered text, gzipped (boto3 encodes it once, not twice)."""
     inventory = make_provisioner().up()
     (instance,) = inventory.of("instance")
     raw = clients.ec2.describe_instance_attribute(InstanceId=instance.id, Attribute="userData")["UserData"]["Value"]
-    assert base64.b64decode(raw).decode().startswith("#cloud-config")
+    packed = base64.b64decode(raw)
+    assert packed.startswith(b"\x1f\x8b")
+    assert gzip.decompress(packed).decode().startswith("#cloud-config")
 
 
 def test_a_second_up_says_it_kept_the_running_instance(make_provisioner):
