@@ -31,6 +31,8 @@ BODY_TIMEOUT_SECONDS: Final = 600
 _CACHE = paths.FRONT_CACHE_DIR_IN_CONTAINER
 _AUTH_SOCKET = f"{_CACHE}/auth.sock"
 _DIGEST = "sha256:[0-9a-f]{64}"
+#: The registry's own answer to a request without the right credentials, which clients print.
+_UNAUTHORIZED = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}'
 
 
 def front_listen(spec: Spec) -> str:
@@ -101,6 +103,12 @@ http {{
         proxy_hide_header Docker-Distribution-Api-Version;
         add_header Docker-Distribution-Api-Version registry/2.0 always;
         auth_request /.spotreg-auth;
+        error_page 401 = @unauthorized;  # the challenge from auth_basic, the body the registry's
+        location @unauthorized {{
+            default_type application/json;
+            add_header Docker-Distribution-Api-Version registry/2.0 always;
+            return 401 '{_UNAUTHORIZED}\n';
+        }}
         location = /.spotreg-auth {{
             internal;
             auth_request off;

@@ -16,7 +16,7 @@ from provisioning.render.launch import render_launch_parameters
 from provisioning.render.policy import render_assume_role_policy, render_registry_policy
 from provisioning.render.registry_config import render_registry_config
 from provisioning.render.security_group import render_ingress_rules, to_ip_permissions
-from provisioning.render.user_data import MAX_USER_DATA_BYTES
+from provisioning.render.user_data import MAX_USER_DATA_BYTES, pack_user_data
 from provisioning.spec import Spec
 from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import server_cert_for, user_data_for
@@ -51,7 +51,7 @@ def render_everything(spec: Spec) -> dict[str, Any]:
 
 def check_user_data(spec: Spec, artifacts: dict[str, Any]) -> None:
     user_data = artifacts["user_data"]
-    assert len(user_data.encode()) < MAX_USER_DATA_BYTES
+    assert len(pack_user_data(user_data)) < MAX_USER_DATA_BYTES
     assert extract_write_file(user_data, names.REGISTRY_CONFIG_PATH) == artifacts["config"].encode()
     assert extract_write_file(user_data, names.BOOT_SCRIPT_PATH) == artifacts["boot"].encode()
     if artifacts["caddyfile"] is not None:

@@ -27,7 +27,7 @@ from provisioning.render.boot_script import (
     namecheap_host_and_domain,
     render_boot_script,
 )
-from provisioning.render.container import render_proxy_run, render_registry_run
+from provisioning.render.container import render_front_run, render_proxy_run, render_registry_run
 from provisioning.spec import Spec
 from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import MODES, matrix_spec, mode_id, run_in_parallel
@@ -171,7 +171,7 @@ def test_hostile_values_reach_the_shell_unchanged(mapping: dict[str, Any]) -> No
     assert shlex.split(values_block(script), comments=True) == [
         w for k, v in values.items() for w in ("readonly", f"{k}={v}")
     ]
-    expected = [render_registry_run(spec).docker_run_argv()]
+    expected = [render_registry_run(spec).docker_run_argv(), render_front_run(spec).docker_run_argv()]
     proxy = render_proxy_run(spec)
     if proxy is not None:
         expected.append(proxy.docker_run_argv())

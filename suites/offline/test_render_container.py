@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from provisioning.render.container import ContainerRun, render_proxy_run, render_registry_run
+from provisioning.render.container import ContainerRun, render_front_run, render_proxy_run, render_registry_run
 from provisioning.spec_loading import spec_from_mapping
 from suites.offline.render_samples import MODES, matrix_spec, mode_id
 from suites.offline.spec_strategies import example_mapping
@@ -18,11 +18,7 @@ def test_registry_run_selfsigned_major_2() -> None:
         name="spotreg-registry",
         image="docker.io/library/registry:2.8.3",
         network="host",
-        volumes=(
-            ("/etc/spotreg/registry", "/etc/docker/registry", "ro"),
-            ("/etc/spotreg/auth", "/auth", "ro"),
-            ("/etc/spotreg/tls", "/certs", "ro"),
-        ),
+        volumes=(("/etc/spotreg/registry", "/etc/docker/registry", "ro"),),  # users and TLS: the front's
         env=(),
         args=("serve", "/etc/docker/registry/config.yml"),
         inherited_env=("REGISTRY_HTTP_SECRET",),
@@ -38,8 +34,6 @@ def test_registry_run_selfsigned_major_2() -> None:
         "docker", "run", "--rm", "--name", "spotreg-registry", "--network", "host",
         "--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
         "-v", "/etc/spotreg/registry:/etc/docker/registry:ro",
-        "-v", "/etc/spotreg/auth:/auth:ro",
-        "-v", "/etc/spotreg/tls:/certs:ro",
         "-e", "REGISTRY_HTTP_SECRET",
         "-e", "REGISTRY_STORAGE_S3_ACCESSKEY",
         "-e", "REGISTRY_STORAGE_S3_SECRETKEY",
@@ -65,7 +59,7 @@ def test_secrets_are_passed_by_name_only(modes: tuple[str, str]) -> None:
     assert argv[argv.index("REGISTRY_HTTP_SECRET") - 1] == "-e"
     assert not any(word.startswith("REGISTRY_HTTP_SECRET=") for word in argv)
     assert argv[len(argv) - len(registry.args) - 1] == registry.image
-    assert ("/certs" in {c for _, c, _ in registry.volumes}) == (spec.tls.mode == "selfsigned")
+    assert [host for host, _, _ in registry.volumes] == ["/etc/spotreg/registry"]  # no users, no TLS key
     assert all(mode == "ro" for _, _, mode in registry.volumes)
 
 
@@ -92,10 +86,10 @@ def test_environment_takes_inherited_values_from_the_caller() -> None:
 
 
 def test_overrides_are_plain_dataclass_replacements() -> None:
-    run = render_registry_run(spec_from_mapping(example_mapping()))
+    run = render_front_run(spec_from_mapping(example_mapping()))
     local = dataclasses.replace(
         run,
-        image="spotreg/registry:2.8.2-debian",
+        image="spotreg/nginx:1.22.1-debian",
         volumes=tuple((f"/tmp/x{c}" if c == "/certs" else h, c, m) for h, c, m in run.volumes),
         env=(*run.env, ("REGISTRY_STORAGE_S3_REGIONENDPOINT", "http://127.0.0.1:9000")),
     )

@@ -1,4 +1,5 @@
-"""The registry's config.yml: S3 storage, auth, TLS per mode, per-major differences, no secrets."""
+"""The registry's config.yml: S3 storage, loopback without auth or TLS (the front's), per-major differences,
+no secrets."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_config_carries_the_spec_values_exactly(mapping: dict[str, Any]) -> None
     assert config["storage"]["redirect"] == {"disable": not spec.storage.redirect}
     assert config["health"]["storagedriver"]["interval"] == f"{spec.registry.health_interval_seconds}s"
     assert "secret" not in config["http"]
-    assert set(config) == {"version", "log", "storage", "http", "auth", "health"}
+    assert set(config) == {"version", "log", "storage", "http", "health"}  # no auth: the front checks
 
 
 def test_major_2_config() -> None:
@@ -67,12 +68,7 @@ def test_major_2_config() -> None:
         "cache": {"blobdescriptor": "inmemory"},
         "maintenance": {"uploadpurging": {"enabled": True, "age": "168h", "interval": "24h", "dryrun": False}},
     }
-    assert config["http"] == {
-        "addr": ":443",
-        "headers": {"X-Content-Type-Options": ["nosniff"]},
-        "tls": {"certificate": "/certs/server.crt", "key": "/certs/server.key"},
-    }
-    assert config["auth"] == {"htpasswd": {"realm": "spotreg", "path": "/auth/htpasswd"}}
+    assert config["http"] == {"addr": "127.0.0.1:5001", "headers": {"X-Content-Type-Options": ["nosniff"]}}
     assert config["health"] == {"storagedriver": {"enabled": True, "interval": "300s", "threshold": 3}}
 
 
@@ -85,14 +81,10 @@ def test_major_3_differs_only_in_s3_addressing() -> None:
 
 
 @pytest.mark.parametrize("modes", MODES, ids=mode_id)
-def test_listening_address_and_tls_per_mode(modes: tuple[str, str]) -> None:
+def test_loopback_plain_http_in_every_mode(modes: tuple[str, str]) -> None:
     config = yaml.safe_load(render_registry_config(matrix_spec(modes)))
-    tls_mode = modes[0]
-    if tls_mode == "letsencrypt":
-        assert config["http"]["addr"] == "127.0.0.1:5000"
-    else:
-        assert config["http"]["addr"] == f":{matrix_spec(modes).registry.port}"
-    assert ("tls" in config["http"]) == (tls_mode == "selfsigned")
+    assert config["http"]["addr"] == "127.0.0.1:5001"  # the front listens on the registry port
+    assert "tls" not in config["http"] and "auth" not in config
 
 
 def test_redirect_off_and_health_interval() -> None:
@@ -104,9 +96,5 @@ def test_redirect_off_and_health_interval() -> None:
 @pytest.mark.parametrize("image", ["docker.io/library/registry:2.8.3", "docker.io/library/registry:3.0.0"])
 def test_paths_in_config_are_where_the_container_mounts_them(image: str) -> None:
     mapping = example_mapping(registry={"image": image})
-    config = yaml.safe_load(render_registry_config(spec_from_mapping(mapping)))
-    assert container_path(mapping, "/etc/spotreg/auth/htpasswd") == config["auth"]["htpasswd"]["path"]
-    assert container_path(mapping, "/etc/spotreg/tls/server.crt") == config["http"]["tls"]["certificate"]
-    assert container_path(mapping, "/etc/spotreg/tls/server.key") == config["http"]["tls"]["key"]
     major = int(image.rsplit(":", 1)[1][0])
     assert container_path(mapping, "/etc/spotreg/registry/config.yml") == CONFIG_PATH_IN_CONTAINER[major]

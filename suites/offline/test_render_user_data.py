@@ -17,12 +17,14 @@ from fixtures.cloud_config import extract_write_file
 from provisioning import names
 from provisioning.render.boot_script import render_boot_script
 from provisioning.render.caddyfile import render_caddyfile
+from provisioning.render.front_config import render_front_config
 from provisioning.render.registry_config import render_registry_config
 from provisioning.render.user_data import (
     MAX_USER_DATA_BYTES,
     REFRESH_INTERVAL_SECONDS,
     REFRESH_JITTER_SECONDS,
     USERS_TAKE_EFFECT_WITHIN_SECONDS,
+    pack_user_data,
     render_user_data,
 )
 from provisioning.spec import Spec
@@ -45,6 +47,7 @@ UNIT_DIR = "/etc/systemd/system/"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 REGISTRY_UNIT = "/etc/systemd/system/spotreg-registry.service"
 PROXY_UNIT = "/etc/systemd/system/spotreg-proxy.service"
+FRONT_UNIT = "/etc/systemd/system/spotreg-front.service"
 REFRESH_UNIT = "/etc/systemd/system/spotreg-refresh.service"
 REFRESH_TIMER = "/etc/systemd/system/spotreg-refresh.timer"
 
@@ -53,6 +56,7 @@ def expected_files(spec: Spec, cert: bytes | None) -> dict[str, tuple[str, bytes
     """path -> (permissions, bytes) of what the instance must get (units checked separately)."""
     files = {
         names.REGISTRY_CONFIG_PATH: ("0644", render_registry_config(spec).encode()),
+        "/etc/spotreg/front/nginx.conf": ("0644", render_front_config(spec).encode()),
         names.BOOT_SCRIPT_PATH: ("0755", render_boot_script(spec).encode()),
     }
     if cert is not None:
@@ -117,7 +121,7 @@ def test_user_data_contents_per_mode(modes: tuple[str, str]) -> None:
     files = expected_files(spec, cert)
     proxy = [PROXY_UNIT] if spec.tls.mode == "letsencrypt" else []
     assert [entry["path"] for entry in document["write_files"]] == [
-        *files, REGISTRY_UNIT, REFRESH_UNIT, REFRESH_TIMER, *proxy
+        *files, REGISTRY_UNIT, FRONT_UNIT, REFRESH_UNIT, REFRESH_TIMER, *proxy
     ]  # fmt: skip
     for entry in document["write_files"]:
         assert "owner" not in entry  # cloud-init's default: root:root
@@ -129,9 +133,14 @@ def test_user_data_contents_per_mode(modes: tuple[str, str]) -> None:
     assert document["runcmd"] == [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "docker"],
-        ["systemctl", "enable", "--now", *(Path(unit).name for unit in [REGISTRY_UNIT, REFRESH_TIMER, *proxy])],
+        [
+            "systemctl",
+            "enable",
+            "--now",
+            *(Path(unit).name for unit in [REGISTRY_UNIT, FRONT_UNIT, REFRESH_TIMER, *proxy]),
+        ],
     ]
-    assert len(text.encode()) < MAX_USER_DATA_BYTES
+    assert len(pack_user_data(text)) < MAX_USER_DATA_BYTES
 
 
 @pytest.mark.parametrize("modes", MODES, ids=mode_id)
@@ -163,7 +172,7 @@ def test_registry_unit() -> None:
 def test_proxy_unit_runs_the_boot_script_for_the_proxy() -> None:
     unit = extract_write_file(matrix_user_data(("letsencrypt", "route53")), PROXY_UNIT).decode()
     assert f"ExecStart={names.BOOT_SCRIPT_PATH} proxy\n" in unit
-    assert "After=docker.service network-online.target spotreg-registry.service\n" in unit
+    assert "After=docker.service network-online.target spotreg-front.service\n" in unit
     assert "Restart=always\n" in unit
 
 
@@ -259,7 +268,7 @@ def test_largest_user_data_stays_under_the_ec2_limit(tls_mode: str) -> None:
         # a plain-HTTP registry is not for the world: keep the largest spec valid
         assert not spec.open_to_world
     text = user_data_for(spec)
-    size = len(text.encode())
+    size = len(pack_user_data(text))  # what EC2 is sent
     assert size < MAX_USER_DATA_BYTES, size
     assert yaml.safe_load(text)
 

@@ -166,7 +166,7 @@ def test_registry_refuses_clients_without_the_ca_and_plain_http(booted_registrie
         requests.get(f"{registry.url}/v2/", timeout=10)  # the system's CAs only
 
     plain = requests.get(f"http://{registry.address}/v2/", timeout=10)
-    assert plain.status_code == 400 and "HTTP request to an HTTPS server" in plain.text
+    assert plain.status_code == 400 and "plain HTTP request was sent to HTTPS port" in plain.text  # the front's
 
     trusted = requests.get(f"{registry.url}/v2/", timeout=10, verify=str(registry.ca_path))
     assert trusted.status_code == 401 and trusted.headers["WWW-Authenticate"] == CHALLENGE

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from cryptography import x509
 
 from fixtures.acme_authority import AcmeAuthority, AcmeAuthorityMissing
@@ -35,6 +34,7 @@ from provisioning.rehearsal.overrides import PROXY_DROP_IN, render_proxy_drop_in
 from provisioning.render import paths
 from provisioning.render.caddyfile import ACME_DIRECTORY_ENV
 from provisioning.render.container import SSL_CERT_FILE_ENV, render_proxy_run
+from provisioning.render.front_config import REALM
 from provisioning.spec import Spec
 from provisioning.spec_loading import spec_from_mapping
 from provisioning.waits import poll_until
@@ -227,13 +227,12 @@ def test_the_box_runs_the_shipped_caddyfile_and_proxy_unit_with_only_the_listed_
 @pytest.mark.parametrize("variant", ["redirect-on", "redirect-off"])
 def test_the_round_trip_through_caddy(letsencrypt_registries, variant):
     registry = letsencrypt_registries(variant)
-    realm = yaml.safe_load(registry.registry_config())["auth"]["htpasswd"]["realm"]
 
     with registry.api(auth=None) as anonymous:
         challenge = anonymous.request("GET", "/v2/")
     assert challenge.status_code == 401
     assert challenge.headers["Server"] == "Caddy"  # through the proxy ...
-    assert challenge.headers["WWW-Authenticate"] == f'Basic realm="{realm}"'  # ... the registry's challenge
+    assert challenge.headers["WWW-Authenticate"] == f'Basic realm="{REALM}"'  # ... the front's challenge
     with registry.api(auth=(USER, "not-the-password")) as wrong:
         assert wrong.request("GET", "/v2/").status_code == 401
 
