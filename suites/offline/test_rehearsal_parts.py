@@ -165,7 +165,10 @@ def test_rehearse_names_the_images_the_builder_builds():
         names.REGISTRY_IMAGE_ENV,
         names.DEFAULT_REGISTRY_IMAGE,
     )
-    assert (rehearse.FRONT_IMAGE_ENV, rehearse.DEFAULT_FRONT_IMAGE) == (names.FRONT_IMAGE_ENV, names.DEFAULT_FRONT_IMAGE)
+    assert (rehearse.FRONT_IMAGE_ENV, rehearse.DEFAULT_FRONT_IMAGE) == (
+        names.FRONT_IMAGE_ENV,
+        names.DEFAULT_FRONT_IMAGE,
+    )
 
 
 def _engine_with(*present: str) -> Any:
@@ -183,7 +186,8 @@ def test_the_front_source_is_the_environment_s_the_configured_or_the_default_ima
     engine = _engine_with("local/nginx:mine", spec.registry.front_image, rehearse.DEFAULT_FRONT_IMAGE)
     assert rehearse._front_source(engine, spec, None) == "local/nginx:mine"
     assert rehearse._front_source(engine, spec, rehearse.DEFAULT_FRONT_IMAGE) == rehearse.DEFAULT_FRONT_IMAGE
-    assert rehearse._front_source(_engine_with(rehearse.DEFAULT_FRONT_IMAGE), spec, None) == rehearse.DEFAULT_FRONT_IMAGE
+    only_the_default = _engine_with(rehearse.DEFAULT_FRONT_IMAGE)
+    assert rehearse._front_source(only_the_default, spec, None) == rehearse.DEFAULT_FRONT_IMAGE
     with pytest.raises(rehearse.RehearsalError, match="is in the Docker engine") as refused:
         rehearse._front_source(_engine_with(), spec, None)
     assert refused.value.hint == "build the front image from Debian's package with `make images`"
