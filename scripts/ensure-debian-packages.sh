@@ -5,6 +5,7 @@
 #   the instance box's root filesystem):
 #       docker.io docker-registry busybox-static mmdebstrap iproute2 (the box's metadata address)
 #       caddy (the letsencrypt proxy image) pebble (the ACME server letsencrypt boxes get certificates from)
+#       nginx (the front image; its service is neither started nor left enabled here)
 #   optional (the tests that need them skip without them):
 #       cloud-init (cloud-config schema check) shellcheck (user-data script lint)
 #       apache2-utils (htpasswd cross-check) skopeo (an independent registry client)
@@ -17,10 +18,40 @@
 # stack-tier packages an error instead (exit 1).
 set -euo pipefail
 
-stack_packages=(docker.io docker-registry busybox-static mmdebstrap iproute2 caddy pebble)
+stack_packages=(docker.io docker-registry busybox-static mmdebstrap iproute2 caddy pebble nginx)
 optional_packages=(cloud-init shellcheck apache2-utils skopeo chromium)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
+
+POLICY_RC=/usr/sbin/policy-rc.d
+
+# Debian's nginx starts a web server on :80 as it installs and enables it for every boot; the images
+# only copy its binary. No start during the install (a policy-rc.d refusing nginx, unless the host has
+# a policy of its own), then stopped and disabled all the same.
+own_policy=0
+
+refuse_nginx_starts() {
+    [[ -e $POLICY_RC ]] && return 0
+    cat >"$POLICY_RC" <<'POLICY'
+#!/bin/sh
+# written by spotreg's ensure-debian-packages.sh for one apt-get install: nginx does not start
+for a; do case $a in nginx | nginx.service) exit 101 ;; esac; done
+exit 0
+POLICY
+    chmod 755 "$POLICY_RC"
+    own_policy=1
+    trap 'rm -f "$POLICY_RC"' EXIT
+}
+
+quiet_nginx() {
+    if ((own_policy)); then
+        rm -f "$POLICY_RC"
+        trap - EXIT
+    fi
+    invoke-rc.d nginx stop >/dev/null 2>&1 || true
+    deb-systemd-helper disable nginx.service >/dev/null 2>&1 || true
+    update-rc.d nginx disable >/dev/null 2>&1 || true
+}
 
 is_installed() {
     local status
@@ -58,7 +89,9 @@ if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     say "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    [[ " ${missing[*]} " == *" nginx "* ]] && refuse_nginx_starts
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    [[ " ${missing[*]} " == *" nginx "* ]] && quiet_nginx
     still_missing=()
     for package in "${missing[@]}"; do
         is_installed "$package" || still_missing+=("$package")
@@ -74,6 +107,9 @@ fi
 say "cannot install packages here (needs root and apt-get); missing: ${missing[*]}"
 say "install them with:"
 say "    sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+if [[ " ${missing[*]} " == *" nginx "* ]]; then
+    say "nginx's package starts a web server on :80: stop and disable it after (sudo systemctl disable --now nginx)"
+fi
 if ((${#missing_optional[@]} > 0)); then
     say "warning: without ${missing_optional[*]} the tests that use them are skipped"
 fi

@@ -26,7 +26,12 @@ from harness.smoke.target import DEFAULT_MIN_CERT_DAYS
 from harness.verify import SmokeOptions, Tier
 from provisioning.cost import DEFAULT_EGRESS_GIB, DEFAULT_PULLS, DEFAULT_PUSHES, DEFAULT_STORED_GIB
 from provisioning.errors import SpotregError, from_aws_error
-from provisioning.rehearsal.rehearse import DEFAULT_REGISTRY_IMAGE, REGISTRY_IMAGE_ENV
+from provisioning.rehearsal.rehearse import (
+    DEFAULT_FRONT_IMAGE,
+    DEFAULT_REGISTRY_IMAGE,
+    FRONT_IMAGE_ENV,
+    REGISTRY_IMAGE_ENV,
+)
 from spotreg import commands
 from spotreg.commands import ARTIFACTS, err
 
@@ -245,7 +250,12 @@ def _rehearse_command(command: Callable[[str, Handler, str], argparse.ArgumentPa
     p = command(
         "rehearse",
         lambda a: commands.rehearse(
-            a.config, down=a.down, registry_image=a.registry_image, etc_hosts=a.etc_hosts, timeout=a.timeout
+            a.config,
+            down=a.down,
+            registry_image=a.registry_image,
+            front_image=a.front_image,
+            etc_hosts=a.etc_hosts,
+            timeout=a.timeout,
         ),
         "deploy a configuration on this machine: moto AWS, an instance box, moto's S3",
     )
@@ -256,6 +266,12 @@ def _rehearse_command(command: Callable[[str, Handler, str], argparse.ArgumentPa
         default=None,
         help=f"local image that plays registry.image in the box (default: ${REGISTRY_IMAGE_ENV}, the configured "
         f"image if the engine has it, else {DEFAULT_REGISTRY_IMAGE})",
+    )
+    p.add_argument(
+        "--front-image",
+        default=None,
+        help=f"local image that plays registry.front_image in the box (default: ${FRONT_IMAGE_ENV}, the "
+        f"configured image if the engine has it, else {DEFAULT_FRONT_IMAGE})",
     )
     p.add_argument(
         "--etc-hosts",

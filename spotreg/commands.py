@@ -219,12 +219,27 @@ def cost(
     )
 
 
-def rehearse(config: Path | None, *, down: bool, registry_image: str | None, etc_hosts: bool, timeout: float) -> int:
+def rehearse(
+    config: Path | None,
+    *,
+    down: bool,
+    registry_image: str | None,
+    front_image: str | None,
+    etc_hosts: bool,
+    timeout: float,
+) -> int:
     """`spotreg rehearse`: deploy `config` on this machine until Ctrl-C (or remove every rehearsal: `down`)."""
     from provisioning.rehearsal.rehearse import rehearse as rehearse_here
 
     return rehearse_here(
-        config, down=down, registry_image=registry_image, etc_hosts=etc_hosts, timeout=timeout, say=say, tell=tell
+        config,
+        down=down,
+        registry_image=registry_image,
+        front_image=front_image,
+        etc_hosts=etc_hosts,
+        timeout=timeout,
+        say=say,
+        tell=tell,
     )
 
 

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, teardown: TeardownRegistry) -> dict[str, Any]:
     from docker.errors import DockerException, ImageNotFound
 
     from fixtures.docker_engine import disable_ryuk_unless_asked
-    from fixtures.images.build import base_image, registry_image
+    from fixtures.images.build import base_image, front_image, registry_image
 
     disable_ryuk_unless_asked()
     try:
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, teardown: TeardownRegistry) -> dict[str, Any]:
             f"no Docker engine answers ({error}): start one (scripts/with-docker-engine.sh)"
         ) from error
     teardown.register("the Docker client", client.close)
-    for name in (registry_image(), base_image()):
+    for name in (registry_image(), front_image(), base_image()):
         try:
             client.images.get(name)
         except ImageNotFound:
@@ -106,7 +106,13 @@ def run(args: argparse.Namespace, teardown: TeardownRegistry) -> dict[str, Any]:
 
     workdir = Path(tempfile.mkdtemp(prefix="spotreg-bench-"))
     teardown.register(f"{workdir}", lambda: shutil.rmtree(workdir, ignore_errors=True))
-    world = World.open(client, BENCH_LABEL_VALUE, registry_image(), say=lambda line: print(line, flush=True))
+    world = World.open(
+        client,
+        BENCH_LABEL_VALUE,
+        registry_image(),
+        say=lambda line: print(line, flush=True),
+        front_source=front_image(),
+    )
     teardown.register("the world (moto server, box network)", world.close)
     moto = world.moto
     print(f"moto server: {moto.endpoint_url}", flush=True)

@@ -26,6 +26,8 @@ from provisioning.spec_loading import load_spec
 RUN_PREFIX: Final = "rehearse-"
 DEFAULT_REGISTRY_IMAGE: Final = "spotreg/registry:2.8.2-debian"  # `make images` builds it
 REGISTRY_IMAGE_ENV: Final = "SPOTREG_REGISTRY_IMAGE"
+DEFAULT_FRONT_IMAGE: Final = "spotreg/nginx:1.22.1-debian"  # `make images` builds it
+FRONT_IMAGE_ENV: Final = "SPOTREG_FRONT_IMAGE"
 STATE_DIR: Final = Path(".spotreg-rehearsal")
 
 Say = Callable[[str], None]
@@ -54,10 +56,11 @@ def _docker() -> Any:
     return client
 
 
-def _registry_source(docker: Any, spec: Spec, chosen: str | None) -> str:
+def _local_source(docker: Any, chosen: str | None, env: str, configured: str, default: str, what: str) -> str:
+    """The first image the engine has of: ``chosen``, or ``$env``, the ``configured`` one and ``default``."""
     from docker.errors import ImageNotFound
 
-    wanted = [chosen] if chosen else [os.environ.get(REGISTRY_IMAGE_ENV), spec.registry.image, DEFAULT_REGISTRY_IMAGE]
+    wanted = [chosen] if chosen else [os.environ.get(env), configured, default]
     candidates = [name for name in wanted if name]
     for name in candidates:
         try:
@@ -67,8 +70,16 @@ def _registry_source(docker: Any, spec: Spec, chosen: str | None) -> str:
             continue
     raise RehearsalError(
         f"none of {', '.join(candidates)} is in the Docker engine",
-        hint="build the registry image from Debian's package with `make images`",
+        hint=f"build the {what} image from Debian's package with `make images`",
     )
+
+
+def _registry_source(docker: Any, spec: Spec, chosen: str | None) -> str:
+    return _local_source(docker, chosen, REGISTRY_IMAGE_ENV, spec.registry.image, DEFAULT_REGISTRY_IMAGE, "registry")
+
+
+def _front_source(docker: Any, spec: Spec, chosen: str | None) -> str:
+    return _local_source(docker, chosen, FRONT_IMAGE_ENV, spec.registry.front_image, DEFAULT_FRONT_IMAGE, "front")
 
 
 def _refuse_unplayable(spec: Spec) -> None:
@@ -124,14 +135,15 @@ def rehearse(
     *,
     down: bool = False,
     registry_image: str | None = None,
+    front_image: str | None = None,
     etc_hosts: bool = False,
     timeout: float = 300,
     say: Say,
     tell: Say,
 ) -> int:
     """Deploy ``config`` on this machine and wait for Ctrl-C (with ``down``: remove every rehearsal);
-    ``registry_image`` plays registry.image, ``etc_hosts`` points dns.hostname at the box in /etc/hosts;
-    ``say`` is progress, ``tell`` the result."""
+    ``registry_image`` plays registry.image and ``front_image`` registry.front_image, ``etc_hosts`` points
+    dns.hostname at the box in /etc/hosts; ``say`` is progress, ``tell`` the result."""
     if down:
         return remove_rehearsals(say)
     if config is None:
@@ -140,6 +152,7 @@ def rehearse(
     _refuse_unplayable(spec)
     docker = _docker()
     source = _registry_source(docker, spec, registry_image)
+    front = _front_source(docker, spec, front_image)
     run_id = f"{RUN_PREFIX}{secrets.token_hex(3)}"
     zones = {}
     if spec.dns.mode == "route53":
@@ -149,7 +162,7 @@ def rehearse(
 
     _teardown_on_signals()
     say(f"rehearsal {run_id}: {config} on this machine (moto AWS, an instance box, moto's S3)")
-    world = World.open(docker, run_id, source, zones=zones, say=say)
+    world = World.open(docker, run_id, source, zones=zones, say=say, front_source=front)
     try:
         return _run(world, spec, run_id, etc_hosts=etc_hosts, timeout=timeout, say=say, tell=tell)
     except KeyboardInterrupt:

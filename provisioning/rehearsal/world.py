@@ -76,6 +76,7 @@ class World:
     workdir: Path
     say: Say = _quiet
     proxy_source: str | None = None  # the local image that plays tls.proxy_image (letsencrypt)
+    front_source: str | None = None  # the local image that plays registry.front_image (every box)
     boxes: list[InstanceBox] = field(default_factory=list)
     _archives: dict[str, Path] = field(default_factory=dict)
 
@@ -90,9 +91,10 @@ class World:
         moto_environment: Mapping[str, str] | None = None,
         say: Say = _quiet,
         proxy_source: str | None = None,
+        front_source: str | None = None,
     ) -> World:
         """The instance image (built if need be), a box network, and moto's server drawing addresses from it."""
-        for source in (registry_source, proxy_source):
+        for source in (registry_source, proxy_source, front_source):
             if source is not None:
                 docker.images.get(source)  # ImageNotFound before anything is made
         image = ensure_box_image(docker, say=say)
@@ -104,7 +106,7 @@ class World:
             network.remove()
             raise
         workdir = Path(tempfile.mkdtemp(prefix=f"spotreg-world-{run_id}-"))
-        return cls(docker, run_id, network, moto, image, registry_source, workdir, say, proxy_source)
+        return cls(docker, run_id, network, moto, image, registry_source, workdir, say, proxy_source, front_source)
 
     def moto_endpoint(self) -> Endpoint:
         return Endpoint(self.moto.endpoint_url)
@@ -135,11 +137,17 @@ class World:
         """Start the box of ``instance_id`` (launched by ``up`` into this world's moto); with ``wait``,
         return once its registry answers (``health_probe``, default: ``/v2/`` at the box's address), its
         boot phases in ``box.times``. ``s3`` is where its registry stores and ``aws_endpoint`` where its
-        AWS CLI goes (both default to moto's server); a letsencrypt deployment needs ``acme``, the ACME
-        server its proxy uses (forward its port too), and the world's ``proxy_source``."""
+        AWS CLI goes (both default to moto's server). Every box needs the world's ``front_source``; a
+        letsencrypt deployment needs ``acme``, the ACME server its proxy uses (forward its port too), and
+        the world's ``proxy_source``."""
+        if self.front_source is None:
+            raise ValueError("a box needs the world's front_source: the image that plays registry.front_image")
         target = s3 or self.moto_endpoint()
         aws = aws_endpoint or self.moto_endpoint()
-        preloads = [Preload(self._archive(self.registry_source), self.registry_source, spec.registry.image)]
+        preloads = [
+            Preload(self._archive(self.registry_source), self.registry_source, spec.registry.image),
+            Preload(self._archive(self.front_source), self.front_source, spec.registry.front_image),
+        ]
         if spec.tls.mode == "letsencrypt":
             if acme is None or self.proxy_source is None:
                 raise ValueError("a letsencrypt box needs an ACME server (acme=) and the world's proxy_source")

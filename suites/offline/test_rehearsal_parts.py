@@ -1,5 +1,5 @@
 """The instance box's small parts that need no engine: the image recipe's hash, the listed overrides,
-the /etc/hosts lines, the forwarder, the moto server's addresses."""
+the /etc/hosts lines, the forwarder, the moto server's addresses, the images a rehearsal plays."""
 
 from __future__ import annotations
 
@@ -7,17 +7,21 @@ import shutil
 import socket
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
+from docker.errors import ImageNotFound
 
+from fixtures.images import names
 from fixtures.live_aws import endpoint_for
 from provisioning.health import registry_url
-from provisioning.rehearsal import box_image, hosts_file
+from provisioning.rehearsal import box_image, hosts_file, rehearse
 from provisioning.rehearsal.box_boot import BootTimes
 from provisioning.rehearsal.forward import Forwarder
 from provisioning.rehearsal.moto_server import MotoServer
 from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_ENVIRONMENT, render_unit_drop_in
-from provisioning.rehearsal.world import Endpoint
+from provisioning.rehearsal.world import Endpoint, World
 from provisioning.spec_loading import spec_from_mapping
 from suites.offline.spec_strategies import example_mapping
 
@@ -153,3 +157,43 @@ def test_one_registry_url_for_the_provisioner_the_box_and_the_live_run(tls, port
     spec = spec_from_mapping(mapping)
     assert registry_url(spec, "10.213.1.2") == url
     assert endpoint_for(spec, "10.213.1.2", None).url == url
+
+
+def test_rehearse_names_the_images_the_builder_builds():
+    """The product does not import the harness: its copies of the names must agree."""
+    assert (rehearse.REGISTRY_IMAGE_ENV, rehearse.DEFAULT_REGISTRY_IMAGE) == (
+        names.REGISTRY_IMAGE_ENV,
+        names.DEFAULT_REGISTRY_IMAGE,
+    )
+    assert (rehearse.FRONT_IMAGE_ENV, rehearse.DEFAULT_FRONT_IMAGE) == (
+        names.FRONT_IMAGE_ENV,
+        names.DEFAULT_FRONT_IMAGE,
+    )
+
+
+def _engine_with(*present: str) -> Any:
+    def get(name: str) -> str:
+        if name not in present:
+            raise ImageNotFound(name)
+        return name
+
+    return SimpleNamespace(images=SimpleNamespace(get=get))
+
+
+def test_the_front_source_is_the_environment_s_the_configured_or_the_default_image(monkeypatch):
+    spec = spec_from_mapping(example_mapping())
+    monkeypatch.setenv(rehearse.FRONT_IMAGE_ENV, "local/nginx:mine")
+    engine = _engine_with("local/nginx:mine", spec.registry.front_image, rehearse.DEFAULT_FRONT_IMAGE)
+    assert rehearse._front_source(engine, spec, None) == "local/nginx:mine"
+    assert rehearse._front_source(engine, spec, rehearse.DEFAULT_FRONT_IMAGE) == rehearse.DEFAULT_FRONT_IMAGE
+    only_the_default = _engine_with(rehearse.DEFAULT_FRONT_IMAGE)
+    assert rehearse._front_source(only_the_default, spec, None) == rehearse.DEFAULT_FRONT_IMAGE
+    with pytest.raises(rehearse.RehearsalError, match="is in the Docker engine") as refused:
+        rehearse._front_source(_engine_with(), spec, None)
+    assert refused.value.hint == "build the front image from Debian's package with `make images`"
+
+
+def test_a_box_is_not_booted_without_the_image_that_plays_the_front(tmp_path):
+    world = World(_engine_with(), "run", cast(Any, None), cast(Any, None), "box", "registry", tmp_path)
+    with pytest.raises(ValueError, match=r"front_source: the image that plays registry\.front_image"):
+        world.boot(spec_from_mapping(example_mapping()), "i-0123456789abcdef0")

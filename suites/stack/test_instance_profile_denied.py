@@ -44,10 +44,10 @@ FAILURE_TIMEOUT = 120.0
 
 
 @pytest.fixture
-def admin_world(docker_client: Any, registry_image: str, stack_run_id: str) -> Iterator[World]:
+def admin_world(docker_client: Any, registry_image: str, front_image: str, stack_run_id: str) -> Iterator[World]:
     """A world of the test's own whose clients (the provisioner's, the metadata service's, the test's)
     sign with an admin user's key (Allow * on *): moto accepts anything until ``_enforce_iam``."""
-    world = World.open(docker_client, f"{stack_run_id}-iam", registry_image)
+    world = World.open(docker_client, f"{stack_run_id}-iam", registry_image, front_source=front_image)
     try:
         iam = world.moto.client("iam")
         iam.create_user(UserName=ADMIN)

@@ -46,9 +46,16 @@ def _skopeo(*args: str) -> str:
     return result.stdout
 
 
-def test_rehearse_the_example_then_down_leaves_nothing(docker_client, registry_image, base_image, tmp_path):
+def test_rehearse_the_example_then_down_leaves_nothing(
+    docker_client, registry_image, front_image, base_image, tmp_path
+):
     password = secrets.token_urlsafe(18)
-    environment = {**os.environ, "SPOTREG_PASSWORD_CI": password, "SPOTREG_REGISTRY_IMAGE": registry_image}
+    environment = {
+        **os.environ,
+        "SPOTREG_PASSWORD_CI": password,
+        "SPOTREG_REGISTRY_IMAGE": registry_image,
+        "SPOTREG_FRONT_IMAGE": front_image,
+    }
     process = subprocess.Popen(
         _spotreg("rehearse", "--config", str(EXAMPLE), "--etc-hosts"),
         cwd=tmp_path,
