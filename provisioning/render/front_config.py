@@ -73,6 +73,9 @@ http {{
     default_type application/octet-stream;
     client_body_temp_path {_CACHE}/body;
     proxy_temp_path {_CACHE}/proxy;
+    fastcgi_temp_path {_CACHE}/fastcgi;
+    uwsgi_temp_path {_CACHE}/uwsgi;
+    scgi_temp_path {_CACHE}/scgi;
     proxy_cache_path {_CACHE}/auth keys_zone=auth:1m max_size=8m inactive=1m;
     proxy_cache_path {_CACHE}/content keys_zone=content:4m max_size=32m inactive=10m;
     upstream registry {{
