@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from provisioning.cost.capacity import capacity_of
 from provisioning.cost.estimate import (
     DEFAULT_EGRESS_GIB,
     DEFAULT_PULLS,
@@ -56,7 +57,9 @@ def print_estimate(
         spot_zone=zone,
     )
     if as_json:
-        sys.stdout.write(json.dumps(estimate.to_dict(), indent=2) + "\n")
+        capacity = capacity_of(estimate.instance_type)
+        document = estimate.to_dict() | {"capacity": capacity.to_dict() if capacity else None}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         print_table(spec, estimate)
     return 0

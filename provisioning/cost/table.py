@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from provisioning.cost.capacity import capacity_of
 from provisioning.cost.line_items import MILLION
 from provisioning.cost.model import CostEstimate, LineItem
 from provisioning.cost.money import THOUSAND, dollars, plain
@@ -74,3 +75,5 @@ def print_table(spec: Spec, estimate: CostEstimate) -> None:
         )
     console.print(compare)
     console.print(_break_even(estimate))
+    capacity = capacity_of(estimate.instance_type)
+    console.print(capacity.sentence() if capacity else f"capacity: not measured for {estimate.instance_type}")
