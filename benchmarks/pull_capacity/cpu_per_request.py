@@ -1,12 +1,13 @@
-"""CPU time per pull, by the process that spends it: what a pull costs the registry and Caddy.
+"""CPU time per pull, by the process that spends it: what a pull costs the registry and the front (nginx).
 
-    python -m benchmarks.pull_capacity.cpu_per_request [--clients 16] [--pulls 400] [--config caddy-10 ...]
+    python -m benchmarks.pull_capacity.cpu_per_request [--clients 16] [--pulls 400] [--config front-10 ...]
 
 Each configuration of ``harness.load.stand`` runs without a CPU limit while the load generator's clients
 pull (docker's sequence, ``harness.load.pull``: two ``/v2/`` requests, the manifest, the config blob, 5
 layer blobs); the CPU time (user + system, from ``/proc/<pid>/stat``) each process in the container
 spent meanwhile is divided by the pulls. The ceiling is what a CPU limit would allow if CPU were all a
-pull needed: ``limit / CPU per pull``. It shows what no auth scheme can change: the registry's own cost.
+pull needed: ``limit / CPU per pull``. It shows the registry's own cost, which no auth scheme changes,
+and what the front's caches take off it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def measure(served: Served, plan: LoadPlan) -> tuple[dict[str, float], dict[str,
     with RegistryApi(served.url, auth=(USER, served.password)) as api:
         image = push_image(api, f"cpu/{served.configuration.name}", "v1", layers=LAYERS)
     credentials = Credentials(USER, served.password)
-    run_load(served.url, image, credentials, LoadPlan(clients=4, pulls=20))  # caches, connections, the hash cache
+    run_load(served.url, image, credentials, LoadPlan(clients=4, pulls=20))  # connections; the front's caches
     before = cpu_seconds(served.container)
     summary = summarize(run_load(served.url, image, credentials, plan))
     after = cpu_seconds(served.container)

@@ -2,11 +2,17 @@
 engine with the rendered config, each CPU-limited like an instance type's baseline.
 
 Why not the instance box: the box runs the registry in its own Docker engine inside a systemd
-container, so limiting the registry's CPU (and Caddy's with it) would mean reaching into nested
+container, so limiting the registry's CPU (and the front's with it) would mean reaching into nested
 cgroups; here the registry is one container of the host engine and ``--cpus`` is one update. What
-differs from the instance is written here once: no TLS (the rendered config with ``tls.mode = none``),
-``http.addr`` bound to 127.0.0.1, S3 at moto's server, and for ``caddy`` the registry's auth removed
-and Caddy in front (see ``harness.load.caddy``).
+differs from the instance is written here once:
+
+- no TLS (the rendered configs with ``tls.mode = none``), S3 at moto's server;
+- the registry's ``http.addr`` on a free port of 127.0.0.1 (``registry_config``);
+- ``direct-*``: the registry checks passwords itself, the shape shipped before the front: the stand adds
+  ``auth: {htpasswd: ...}`` back to the rendered config, which no longer has it, and runs no front;
+- ``front-10``: the front's ``listen`` and its upstream on free ports of 127.0.0.1 (``front_config``), and
+  the host's nginx run inside the registry's container rather than the front image in its own, so that
+  both share one CPU limit (see ``harness.load.front``).
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from typing import Any, Final
 import requests
 import yaml
 
-from harness.load import caddy
+from harness.load import front
 from harness.loopback import free_port
 from provisioning.errors import WaitTimeout
 from provisioning.health import probe
 from provisioning.rehearsal.moto_server import MotoServer
+from provisioning.render import paths
+from provisioning.render.front_config import REALM, front_listen, render_front_config
 from provisioning.render.registry_config import render_registry_config
 from provisioning.secrets import make_htpasswd
 from provisioning.spec import Spec
@@ -36,23 +44,25 @@ LOAD_LABEL: Final = "io.spotreg.load"
 CPU_PERIOD_US: Final = 100_000
 DEFAULT_IMAGE: Final = "spotreg/registry:2.8.2-debian"
 USER: Final = "load"
+#: A second user, whom ``auth_check`` removes from the htpasswd file (the load's user stays).
+LEAVER: Final = "leaver"
 
 
 @dataclass(frozen=True)
 class Configuration:
-    """One way to serve pulls: who checks the password (``registry`` htpasswd or ``caddy``) at which bcrypt cost."""
+    """One way to serve pulls: the registry checks passwords itself, or the front does; at which bcrypt cost."""
 
     name: str
-    auth_by: str  # "registry" or "caddy"
+    front: bool
     bcrypt_cost: int
 
 
 CONFIGURATIONS: Final = {
     c.name: c
     for c in (
-        Configuration("htpasswd-5", "registry", 5),
-        Configuration("htpasswd-10", "registry", 10),
-        Configuration("caddy-10", "caddy", 10),
+        Configuration("direct-5", front=False, bcrypt_cost=5),
+        Configuration("direct-10", front=False, bcrypt_cost=10),
+        Configuration("front-10", front=True, bcrypt_cost=10),
     )
 }
 
@@ -75,25 +85,44 @@ def load_spec(run_id: str, image: str) -> Spec:
 
 
 def registry_config(spec: Spec, port: int, *, auth: bool) -> str:
-    """The rendered config, bound to 127.0.0.1:``port``; without its ``auth`` section behind Caddy."""
+    """The rendered config, bound to 127.0.0.1:``port``; with ``auth`` the htpasswd section it had before the front."""
     config: dict[str, Any] = yaml.safe_load(render_registry_config(spec))
     config["http"]["addr"] = f"127.0.0.1:{port}"
-    if not auth:
-        del config["auth"]
+    if auth:
+        config["auth"] = {"htpasswd": {"realm": REALM, "path": paths.HTPASSWD_IN_CONTAINER}}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def front_config(spec: Spec, port: int, registry_port: int) -> str:
+    """The rendered ``nginx.conf`` with its two addresses moved to free ports of 127.0.0.1 (host networking)."""
+    text = render_front_config(spec)
+    for rendered, here in (
+        (f"listen {front_listen(spec)};", f"listen 127.0.0.1:{port};"),
+        (f"server {paths.REGISTRY_ADDR};", f"server 127.0.0.1:{registry_port};"),
+    ):
+        if text.count(rendered) != 1:
+            raise ValueError(f"the rendered front config has not exactly one {rendered!r}")
+        text = text.replace(rendered, here)
+    return text
 
 
 @dataclass
 class Served:
-    """One configuration running: its container, the URL clients use, and the user's password."""
+    """One configuration running: its container, the URL clients use, its htpasswd file and its users' passwords."""
 
     configuration: Configuration
     container: Any
     url: str
-    password: str
+    htpasswd: Path
+    passwords: dict[str, str]
+
+    @property
+    def password(self) -> str:
+        """The load's user's password."""
+        return self.passwords[USER]
 
     def limit_cpus(self, cpus: float) -> None:
-        """``docker update --cpus``: the CFS quota of the container's cgroup (the registry and Caddy in it)."""
+        """``docker update --cpus``: the CFS quota of the container's cgroup (the registry and the front in it)."""
         self.container.update(cpu_period=CPU_PERIOD_US, cpu_quota=int(cpus * CPU_PERIOD_US))
 
 
@@ -115,29 +144,29 @@ class Stand:
         return self
 
     def serve(self, configuration: Configuration) -> Served:
-        """Start one configuration's container (and Caddy in it); wait until it answers."""
+        """Start one configuration's container (and the front in it); wait until it answers."""
         assert self.moto is not None, "open() first"
-        password = secrets.token_urlsafe(16)
+        passwords = {USER: secrets.token_urlsafe(16), LEAVER: secrets.token_urlsafe(16)}
         directory = self.workdir / configuration.name
         (directory / "config").mkdir(parents=True)
         (directory / "auth").mkdir()
-        htpasswd = make_htpasswd({USER: password}, rounds=configuration.bcrypt_cost)
-        (directory / "auth" / "htpasswd").write_text(htpasswd, encoding="utf-8")
-        registry_port = free_port()
-        behind_caddy = configuration.auth_by == "caddy"
+        htpasswd = directory / "auth" / "htpasswd"
+        htpasswd.write_text(make_htpasswd(passwords, rounds=configuration.bcrypt_cost), encoding="utf-8")
+        registry_port = port = free_port()
         (directory / "config" / "config.yml").write_text(
-            registry_config(self.spec, registry_port, auth=not behind_caddy), encoding="utf-8"
+            registry_config(self.spec, registry_port, auth=not configuration.front), encoding="utf-8"
         )
         volumes: dict[str, dict[str, str]] = {
             str(directory / "config"): {"bind": "/etc/docker/registry", "mode": "ro"},
-            str(directory / "auth"): {"bind": "/auth", "mode": "ro"},
+            str(directory / "auth"): {"bind": paths.AUTH_DIR_IN_CONTAINER, "mode": "ro"},
         }
-        port = registry_port
-        if behind_caddy:
+        if configuration.front:
             port = free_port()
-            bcrypt_hash = htpasswd.split(":", 1)[1].strip().replace("$2y$", "$2b$", 1)
-            caddy.write_caddyfile(directory / "caddy", caddy.render_caddyfile(port, registry_port, USER, bcrypt_hash))
-            volumes |= caddy.caddy_mounts(directory / "caddy")
+            (directory / "front").mkdir()
+            (directory / "front" / "nginx.conf").write_text(
+                front_config(self.spec, port, registry_port), encoding="utf-8"
+            )
+            volumes |= front.front_mounts(directory / "front")
         container = self.docker.containers.run(
             self.image,
             ["serve", "/etc/docker/registry/config.yml"],
@@ -146,6 +175,7 @@ class Stand:
             network_mode="host",
             labels={LOAD_LABEL: self.run_id},
             volumes=volumes,
+            tmpfs=front.TMPFS if configuration.front else {},
             environment={
                 "REGISTRY_HTTP_SECRET": secrets.token_hex(16),
                 "REGISTRY_STORAGE_S3_REGIONENDPOINT": self.moto.endpoint_url,
@@ -153,11 +183,11 @@ class Stand:
                 "REGISTRY_STORAGE_S3_SECRETKEY": self.moto.secret_key,
             },
         )
-        served = Served(configuration, container, f"http://127.0.0.1:{port}", password)
+        served = Served(configuration, container, f"http://127.0.0.1:{port}", htpasswd, passwords)
         self.served.append(served)
         _wait_until_answering(container, f"http://127.0.0.1:{registry_port}")
-        if behind_caddy:
-            container.exec_run(list(caddy.CADDY_COMMAND), detach=True, environment=caddy.CADDY_ENVIRONMENT)
+        if configuration.front:
+            container.exec_run(list(front.COMMAND), detach=True)
             _wait_until_answering(container, served.url)
         return served
 

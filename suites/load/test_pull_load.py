@@ -1,9 +1,9 @@
 """The load tier: a small, bounded pull load on a CPU-limited registry, every pull checked, figures kept.
 
 Not a timed assertion: what must hold is that every pull of every client succeeded with the right
-digests and that the candidate in front (Caddy's basicauth) still refuses anonymous and wrong
-credentials. The figures go to ``$SPOTREG_PHASES_DIR/load.json`` (``spotreg verify --load`` puts them
-into summary.json).
+digests, and that ``direct-5`` (the registry checking passwords) and ``front-10`` (the front, as shipped)
+refuse anonymous, wrong and (behind the front, within its cache time) removed credentials. The figures
+go to ``$SPOTREG_PHASES_DIR/load.json`` (``spotreg verify --load`` puts them into summary.json).
 """
 
 from __future__ import annotations
@@ -14,31 +14,29 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.caddy import caddy_available
+from harness.load.auth_check import REVOKED_WITHIN_SECONDS
 from harness.load.capacity import measure_capacity
 from harness.load.generator import LoadPlan
 
 pytestmark = pytest.mark.load
 
 CLIENTS, PULLS, CPUS = 8, 40, 1.0
+CONFIGURATIONS = ("direct-5", "front-10")
 
 
 def test_every_pull_succeeds_under_load(docker_client, registry_image) -> None:
-    configurations = ["htpasswd-5"]
-    why_not = caddy_available()
-    if why_not is None:
-        configurations.append("caddy-10")
     plan = LoadPlan(clients=CLIENTS, pulls=PULLS, deadline=120.0, timeout=30.0)
     result = measure_capacity(
-        docker_client, [CPUS], configurations, plan, probe_pulls=1, image=registry_image, say=lambda _line: None
+        docker_client, [CPUS], CONFIGURATIONS, plan, probe_pulls=1, image=registry_image, say=lambda _line: None
     )
-    result["caddy_skipped"] = why_not
     phases = os.environ.get("SPOTREG_PHASES_DIR")
     if phases:
         Path(phases, "load.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
+    assert set(result["auth_checks"]) == set(CONFIGURATIONS)
     for name, checks in result["auth_checks"].items():
         assert all(checks.values()), f"{name} does not keep auth: {checks}"
+    assert f"removed_user_401_within_{REVOKED_WITHIN_SECONDS}s" in result["auth_checks"]["front-10"]
     for run in result["runs"]:
         name = run["configuration"]
         assert run["pulls_ok"] == PULLS, (
