@@ -5,7 +5,8 @@ on every request (it rebuilds its URL router each time) plus a bcrypt check of t
 answers most of a pull without the registry and checks a password once per ``AUTH_CACHE_SECONDS``:
 
 - **passwords**: nginx's ``auth_basic`` against the htpasswd file (bcrypt), run in a subrequest whose
-  204 is cached for ``AUTH_CACHE_SECONDS`` per ``Authorization`` header; failures are never cached. So a
+  204 is cached for ``AUTH_CACHE_SECONDS`` per ``Authorization`` header; failures are never cached, and
+  a request without credentials bypasses the cache (it shares one empty key, and would queue on its lock). So a
   removed user or an old password is refused at most that long after the file changes.
 - **content-addressed answers**: ``GET /v2/`` and, by digest, a manifest (200) and a blob's redirect
   to S3 (307) are cached for ``CONTENT_CACHE_SECONDS``. A blob's bytes (200, ``storage.redirect`` off)
@@ -78,6 +79,10 @@ http {{
     scgi_temp_path {_CACHE}/scgi;
     proxy_cache_path {_CACHE}/auth keys_zone=auth:1m max_size=8m inactive=1m;
     proxy_cache_path {_CACHE}/content keys_zone=content:4m max_size=32m inactive=10m;
+    map $http_authorization $anonymous {{
+        "" 1;
+        default 0;
+    }}
     upstream registry {{
         server {paths.REGISTRY_ADDR};
         keepalive 16;
@@ -122,6 +127,8 @@ http {{
             proxy_cache_key $http_authorization;
             proxy_cache_valid 204 {AUTH_CACHE_SECONDS}s;
             proxy_cache_lock on;
+            proxy_cache_bypass $anonymous;  # one key, never cached: no queue behind the lock
+            proxy_no_cache $anonymous;
         }}
         location = /v2/ {{
             {cached}

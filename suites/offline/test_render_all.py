@@ -44,7 +44,7 @@ def render_everything(spec: Spec) -> dict[str, Any]:
             subnet_id=spec.instance.subnet_id,
             security_group_id="sg-0123456789abcdef0",
             instance_profile_arn="arn:aws:iam::123456789012:instance-profile/x",
-            user_data=user_data,
+            user_data=pack_user_data(user_data),
         ),
     }
 
