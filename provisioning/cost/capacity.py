@@ -2,9 +2,9 @@
 type's CPU (``provisioning/data/capacity.json``, written from ``python -m benchmarks.pull_capacity``).
 
 Sustained, a burstable instance has its baseline share of its vCPUs; the figure measured at 0.2 core is
-scaled linearly to that share (the load tier measured 0.2 and 0.4 core about in proportion). Bursting,
-it has all its vCPUs: the figure measured at 2 cores (where the load generator, not the instance, may
-be the limit, so it is a floor).
+scaled linearly to that share (what its CPU per pull allows: past 0.4 core this host's load generator,
+not the registry, was the limit). Bursting, it has all its vCPUs: the figure measured at 2 cores, a
+floor for the same reason (and never below the sustained figure).
 """
 
 from __future__ import annotations
@@ -66,12 +66,13 @@ def capacity_of(instance_type: str) -> Capacity | None:
     rates = figures["pulls_per_s_at_cores"]
     baseline = round(cpu["vcpus"] * cpu["baseline_per_vcpu"], 3)
     per_core_second = rates[MEASURED_CORES] / float(MEASURED_CORES)
+    sustained = int(round(per_core_second * baseline * 60, -1))
     burst = int(round(rates[BURST_CORES] * cpu["vcpus"] / float(BURST_CORES) * 60, -1))
     return Capacity(
         instance_type=instance_type,
         baseline_cores=baseline,
-        sustained_per_minute=min(burst, int(round(per_core_second * baseline * 60, -1))),
-        burst_per_minute=burst,
+        sustained_per_minute=sustained,
+        burst_per_minute=max(burst, sustained),
         measured=figures["measured"],
         command=figures["command"],
         pull=figures["pull"],

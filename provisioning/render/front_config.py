@@ -8,8 +8,12 @@ answers most of a pull without the registry and checks a password once per ``AUT
   204 is cached for ``AUTH_CACHE_SECONDS`` per ``Authorization`` header; failures are never cached, and
   a request without credentials bypasses the cache (it shares one empty key, and would queue on its lock). So a
   removed user or an old password is refused at most that long after the file changes.
-- **content-addressed answers**: ``GET /v2/`` and, by digest, a manifest (200) and a blob's redirect
-  to S3 (307) are cached for ``CONTENT_CACHE_SECONDS``. A blob's bytes (200, ``storage.redirect`` off)
+- **the registry's liveness**: the challenge to a request without credentials (401) is given only while
+  the registry answers ``/v2/`` (checked at most every ``LIVENESS_SECONDS``), else 500: so health checks
+  that expect the challenge still see a registry that is down. An authenticated ``GET /v2/`` is cached
+  as long.
+- **content-addressed answers**: by digest, a manifest (200) and a blob's redirect to S3 (307) are
+  cached for ``CONTENT_CACHE_SECONDS``. A blob's bytes (200, ``storage.redirect`` off)
   and anything by tag are never cached: a pushed tag is seen by the next pull.
 - the registry behind it has no auth of its own and listens on ``paths.REGISTRY_ADDR`` only.
 
@@ -24,6 +28,8 @@ from provisioning.render import paths
 from provisioning.spec import Spec
 
 AUTH_CACHE_SECONDS: Final = 10
+#: How long an answer from the registry's ``/v2/`` stands for "the registry answers".
+LIVENESS_SECONDS: Final = 2
 CONTENT_CACHE_SECONDS: Final = 60
 REALM: Final = "spotreg"
 HTPASSWD_IN_CONTAINER: Final = paths.HTPASSWD_IN_CONTAINER
@@ -90,9 +96,25 @@ http {{
     server {{
         listen unix:{_AUTH_SOCKET};
         location / {{
+            if ($anonymous) {{
+                rewrite ^ /anonymous last;
+            }}
             auth_basic {REALM};
             auth_basic_user_file {HTPASSWD_IN_CONTAINER};
             try_files /nonexistent =204;
+        }}
+        location = /anonymous {{
+            auth_request /registry-answers;
+            add_header WWW-Authenticate 'Basic realm="{REALM}"' always;
+            try_files /nonexistent =401;
+        }}
+        location = /registry-answers {{
+            internal;
+            proxy_pass http://registry/v2/;
+            proxy_cache content;
+            proxy_cache_key "registry answers";
+            proxy_cache_valid 200 {LIVENESS_SECONDS}s;
+            proxy_cache_lock on;
         }}
     }}
     server {{
@@ -132,7 +154,7 @@ http {{
         }}
         location = /v2/ {{
             {cached}
-            proxy_cache_valid 200 {CONTENT_CACHE_SECONDS}s;
+            proxy_cache_valid 200 {LIVENESS_SECONDS}s;
         }}
         location ~ "^/v2/.+/manifests/{_DIGEST}$" {{
             {cached}

@@ -43,3 +43,16 @@ def test_the_table_and_the_json_state_it(capsys: pytest.CaptureFixture[str]) -> 
     assert f"at least {micro.burst_per_minute:,} while it bursts" in table
     print_estimate(EXAMPLE, instance_type="t4g.micro", as_json=True)
     assert json.loads(capsys.readouterr().out)["capacity"] == micro.to_dict()
+
+
+def test_the_readme_capacity_table_is_what_spotreg_cost_says() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Capacity\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| t4g.")]
+    assert len(rows) >= 3
+    for instance, baseline, _direct10, _direct5, front10, burst in (map(str.strip, row) for row in rows):
+        capacity = capacity_of(instance.split(",")[0])
+        assert capacity is not None, instance
+        assert float(baseline) == capacity.baseline_cores
+        assert int(front10.strip("~").replace(",", "")) == capacity.sustained_per_minute, instance
+        assert int(burst.split("/")[-1].strip().replace(",", "")) == capacity.burst_per_minute, instance

@@ -17,7 +17,8 @@ from provisioning import names
 from provisioning.names import tls_ca_parameter
 from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_DROP_IN, UNIT_ENVIRONMENT, render_unit_drop_in
 from provisioning.render import paths
-from provisioning.render.container import render_registry_run
+from provisioning.render.container import render_front_run, render_registry_run
+from provisioning.render.front_config import HTPASSWD_IN_CONTAINER
 from provisioning.render.registry_config import CONFIG_PATH_IN_CONTAINER, render_registry_config
 from provisioning.secrets import htpasswd_matches
 
@@ -46,7 +47,8 @@ def test_cloud_init_is_done_without_errors_or_warnings(registry):
 
 def test_the_box_boots_the_user_data_run_instances_was_sent(registry):
     # cloud-init's copy of what it read from the metadata service, byte for byte
-    assert registry.in_box("cat", "/var/lib/cloud/instance/user-data.txt") == registry.user_data
+    # (packed: gzip -d refuses anything else)
+    assert registry.in_box("gzip", "-dc", "/var/lib/cloud/instance/user-data.txt") == registry.user_data
     # and it came through IMDSv2: a session token first, no request refused
     served = registry.box.metadata.requests
     assert ("PUT", "/latest/api/token", 200) in served
@@ -66,9 +68,10 @@ def test_running_config_is_the_shipped_config_byte_for_byte(registry):
     assert running == render_registry_config(registry.spec).encode("utf-8")
 
 
-def test_registry_container_is_the_boot_scripts_docker_run_plus_the_listed_overrides_only(registry):
-    run = render_registry_run(registry.spec)
-    inspected = registry.container()
+@pytest.mark.parametrize("render", [render_registry_run, render_front_run], ids=["registry", "front"])
+def test_each_container_is_the_boot_scripts_docker_run_plus_the_listed_overrides_only(registry, render):
+    run = render(registry.spec)
+    inspected = registry.container(run.name)
 
     assert inspected["Name"] == f"/{run.name}"  # the shipped name: the instance's engine is its own
     assert inspected["Config"]["Image"] == run.image == registry.spec.registry.image
@@ -78,6 +81,7 @@ def test_registry_container_is_the_boot_scripts_docker_run_plus_the_listed_overr
     assert inspected["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": dict(run.log_options)}
     mounts = {m["Destination"]: (m["Source"], m["RW"]) for m in inspected["Mounts"]}
     assert mounts == {target: (host, mode == "rw") for host, target, mode in run.volumes}  # the instance's paths
+    assert (inspected["HostConfig"]["Tmpfs"] or {}) == dict.fromkeys(run.tmpfs, "")
     image_env = set(json.loads(registry.in_box("docker", "image", "inspect", run.image))[0]["Config"]["Env"] or [])
     declared = [item for item in inspected["Config"]["Env"] if item not in image_env]
     unset = {item for item in declared if "=" not in item}  # "-e NAME" with NAME unset in the unit: no value
@@ -110,9 +114,7 @@ def test_the_box_differs_from_ec2_only_by_the_listed_overrides(registry):
 def test_secrets_come_from_ssm_where_the_provisioner_put_them(registry):
     deployment, spec = registry.deployment, registry.spec
     htpasswd = deployment.parameter(names.htpasswd_parameter(spec))
-    config = yaml.safe_load(registry.registry_config())
-
-    served = registry.container_file(config["auth"]["htpasswd"]["path"])  # where the config looks
+    served = registry.container_file(HTPASSWD_IN_CONTAINER, names.FRONT_CONTAINER_NAME)  # where the front looks
     assert served.decode() == htpasswd.rstrip("\n") + "\n"  # fetch_parameter's printf '%s\n'
     assert htpasswd_matches(served.decode(), {USER: deployment.passwords[USER]})
     assert registry.in_box("stat", "-c", "%a", names.HTPASSWD_PATH).strip() == "600"

@@ -231,7 +231,7 @@ def test_the_round_trip_through_caddy(letsencrypt_registries, variant):
     with registry.api(auth=None) as anonymous:
         challenge = anonymous.request("GET", "/v2/")
     assert challenge.status_code == 401
-    assert challenge.headers["Server"] == "Caddy"  # through the proxy ...
+    assert challenge.headers["Server"].startswith("Caddy")  # through the proxy ...
     assert challenge.headers["WWW-Authenticate"] == f'Basic realm="{REALM}"'  # ... the front's challenge
     with registry.api(auth=(USER, "not-the-password")) as wrong:
         assert wrong.request("GET", "/v2/").status_code == 401

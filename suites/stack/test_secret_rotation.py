@@ -126,6 +126,7 @@ def test_a_changed_password_and_a_removed_user_reach_the_running_registry_withou
     assert registry.unit_starts() == unit_starts
     assert _registry_container(registry) == container
     # the refresh unit replaced the file the registry reads, with what up stored
-    assert registry.container_file(paths.HTPASSWD_IN_CONTAINER).decode() == stored.rstrip("\n") + "\n"
+    served = registry.container_file(paths.HTPASSWD_IN_CONTAINER, names.FRONT_CONTAINER_NAME)  # the front checks
+    assert served.decode() == stored.rstrip("\n") + "\n"
     assert f"{htpasswd} -> {names.HTPASSWD_PATH}" in registry.box.journal(paths.REFRESH_UNIT)
     assert registry.in_box("stat", "-c", "%a", names.HTPASSWD_PATH).strip() == "600"
