@@ -24,6 +24,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pulls", type=int, default=120, help="pulls per configuration and CPU limit")
     parser.add_argument("--deadline", type=float, default=60.0, help="seconds per load run; later pulls not started")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--pushers", type=int, default=0, help="clients pushing fresh images beside the pullers")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--probe", type=int, default=3, help="uncontended pulls before each load (0: none)")
     parser.add_argument("--layers", type=int, default=5)
@@ -36,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import docker
 
     args = parse(argv)
-    plan = LoadPlan(clients=args.clients, pulls=args.pulls, deadline=args.deadline, timeout=args.timeout)
+    plan = LoadPlan(
+        clients=args.clients, pulls=args.pulls, deadline=args.deadline, timeout=args.timeout, pushers=args.pushers
+    )
     result = measure_capacity(
         docker.from_env(),
         args.cpus or [0.2, 2.0],

@@ -29,6 +29,13 @@ def render_table(result: dict[str, Any]) -> str:
             f"{where.get('password_check_s', nan):>11.4f} {where.get('manifest_beyond_auth_s', nan):>11.4f} "
             f"{where.get('blob_beyond_auth_s', nan):>8.4f}"
         )
+    for (cpus, name), runs in groups.items():
+        if "pushes_ok" in runs[0]:
+            p95 = statistics.median(run["push_s"]["p95"] for run in runs)
+            lines.append(
+                f"{cpus:>5}  {name:<12} beside it, pushes: {sum(r['pushes_ok'] for r in runs)} ok, "
+                f"{sum(r['pushes_failed'] for r in runs)} failed, p95 {p95:.3f} s"
+            )
     ratio_groups: dict[tuple[float, str], list[float]] = defaultdict(list)
     for ratio in result["ratios"]:
         if ratio["value"] is not None:

@@ -1,7 +1,9 @@
-"""N concurrent clients pulling, in a child process of their own (never in moto's or the caller's).
+"""N concurrent clients pulling, and optionally a few pushing, in a child process of their own (never in
+moto's or the caller's).
 
 Bounded twice: ``pulls`` in all, and ``deadline`` seconds of wall time (pulls not started by then are
-not started; one in flight ends within ``timeout`` per request).
+not started; one in flight ends within ``timeout`` per request). Pushers push a fresh small image, one
+after another, while the pullers pull, and stop with them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from dataclasses import dataclass, field
 
 import requests
 
-from harness.load.image import PulledImage
+from harness.load.image import PulledImage, push_image
 from harness.load.pull import Credentials, PullResult, pull_once
+from harness.registry_api import RegistryApi
+
+PUSH_LAYER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class LoadPlan:
     deadline: float = 90.0
     timeout: float = 30.0
     warmup: int = 2
+    pushers: int = 0  # clients pushing a fresh one-layer image after another, beside the pullers
 
 
 @dataclass
@@ -37,6 +43,27 @@ class LoadRun:
     wall: float = 0.0
     pulls: list[PullResult] = field(default_factory=list)
     unstarted: int = 0  # pulls the deadline left out
+    pushes: list[PullResult] = field(default_factory=list)  # one step each: "push"
+
+
+def push_until(
+    stop: threading.Event, base_url: str, image: PulledImage, credentials: Credentials, n: int
+) -> list[PullResult]:
+    """Push fresh one-layer images to ``<repository>-push`` until ``stop`` is set; each push timed."""
+    results = []
+    with RegistryApi(base_url, auth=(credentials.user, credentials.password)) as api:
+        while not stop.is_set():
+            result, start = PullResult(), time.perf_counter()
+            try:
+                tag = f"p{n}-{len(results)}"
+                push_image(api, f"{image.repository}-push", tag, layers=1, layer_bytes=PUSH_LAYER_BYTES)
+                result.ok = True
+            except Exception as error:
+                result.error = f"{type(error).__name__}: {error}"
+            result.seconds = time.perf_counter() - start
+            result.steps["push"] = [result.seconds]
+            results.append(result)
+    return results
 
 
 def _session() -> requests.Session:
@@ -66,10 +93,17 @@ def run_clients(base_url: str, image: PulledImage, credentials: Credentials, pla
                 with lock:
                     run.pulls.append(result)
 
-    with ThreadPoolExecutor(plan.clients) as pool:
-        for future in [pool.submit(client) for _ in range(plan.clients)]:
-            future.result()
-    run.wall = time.perf_counter() - start
+    stop = threading.Event()
+    with ThreadPoolExecutor(plan.clients + plan.pushers) as pool:
+        pushing = [pool.submit(push_until, stop, base_url, image, credentials, n) for n in range(plan.pushers)]
+        try:
+            for future in [pool.submit(client) for _ in range(plan.clients)]:
+                future.result()
+            run.wall = time.perf_counter() - start
+        finally:
+            stop.set()
+        for future in pushing:
+            run.pushes.extend(future.result())
     run.unstarted = plan.pulls - len(run.pulls)
     return run
 

@@ -54,4 +54,17 @@ def summarize(run: LoadRun) -> dict[str, Any]:
             if values
         },
         "errors": dict(errors.most_common(5)),
+    } | (_pushes(run) if run.plan.pushers else {})
+
+
+def _pushes(run: LoadRun) -> dict[str, Any]:
+    """The push mix: how many pushes went through beside the pulls, and how long each took."""
+    ok = [push.seconds for push in run.pushes if push.ok]
+    errors = Counter(push.error[:90] for push in run.pushes if not push.ok)
+    return {
+        "pushers": run.plan.pushers,
+        "pushes_ok": len(ok),
+        "pushes_failed": len(run.pushes) - len(ok),
+        "push_s": _seconds(ok),
+        "push_errors": dict(errors.most_common(5)),
     }

@@ -1,9 +1,10 @@
 """The load tier: a small, bounded pull load on a CPU-limited registry, every pull checked, figures kept.
 
 Not a timed assertion: what must hold is that every pull of every client succeeded with the right
-digests, and that ``direct-5`` (the registry checking passwords) and ``front-10`` (the front, as shipped)
-refuse anonymous, wrong and (behind the front, within its cache time) removed credentials. The figures
-go to ``$SPOTREG_PHASES_DIR/load.json`` (``spotreg verify --load`` puts them into summary.json).
+digests, that every push of the push mix beside them went through, and that ``direct-5`` (the registry
+checking passwords) and ``front-10`` (the front, as shipped) refuse anonymous, wrong and (behind the
+front, within its cache time) removed credentials. The figures go to ``$SPOTREG_PHASES_DIR/load.json``
+(``spotreg verify --load`` puts them into summary.json).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ CONFIGURATIONS = ("direct-5", "front-10")
 
 
 def test_every_pull_succeeds_under_load(docker_client, registry_image) -> None:
-    plan = LoadPlan(clients=CLIENTS, pulls=PULLS, deadline=120.0, timeout=30.0)
+    plan = LoadPlan(clients=CLIENTS, pulls=PULLS, deadline=120.0, timeout=30.0, pushers=1)
     result = measure_capacity(
         docker_client, [CPUS], CONFIGURATIONS, plan, probe_pulls=1, image=registry_image, say=lambda _line: None
     )
@@ -44,3 +45,4 @@ def test_every_pull_succeeds_under_load(docker_client, registry_image) -> None:
         )
         assert run["pulls_per_s"] > 0 and run["pull_s"]["p50"] > 0
         assert run["steps"]["layer"]["count"] == PULLS * 5, "every layer of every pull was asked for"
+        assert run["pushes_ok"] >= 1 and run["pushes_failed"] == 0, f"{name}: the push mix: {run['push_errors']}"
