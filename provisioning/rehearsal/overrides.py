@@ -67,6 +67,7 @@ BOX_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType(
         "the box's network namespace)",
         "registry image": "loaded into the instance's engine under its configured name before the registry "
         "unit starts (spotreg-box-preload.service); the box reaches no image registry",
+        "front image": "loaded like the registry image (the locally built nginx plays registry.front_image)",
         UNIT_DROP_IN: "Environment= lines for the registry unit, from UNIT_ENVIRONMENT only, and ordering "
         "after spotreg-box-preload.service",
         REFRESH_DROP_IN: "Environment=AWS_ENDPOINT_URL for the refresh unit: its AWS CLI call (SSM) goes to "
