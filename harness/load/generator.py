@@ -50,7 +50,7 @@ def push_until(
     stop: threading.Event, base_url: str, image: PulledImage, credentials: Credentials, n: int
 ) -> list[PullResult]:
     """Push fresh one-layer images to ``<repository>-push`` until ``stop`` is set; each push timed."""
-    results = []
+    results: list[PullResult] = []
     with RegistryApi(base_url, auth=(credentials.user, credentials.password)) as api:
         while not stop.is_set():
             result, start = PullResult(), time.perf_counter()
@@ -97,13 +97,13 @@ def run_clients(base_url: str, image: PulledImage, credentials: Credentials, pla
     with ThreadPoolExecutor(plan.clients + plan.pushers) as pool:
         pushing = [pool.submit(push_until, stop, base_url, image, credentials, n) for n in range(plan.pushers)]
         try:
-            for future in [pool.submit(client) for _ in range(plan.clients)]:
-                future.result()
+            for pulling in [pool.submit(client) for _ in range(plan.clients)]:
+                pulling.result()
             run.wall = time.perf_counter() - start
         finally:
             stop.set()
-        for future in pushing:
-            run.pushes.extend(future.result())
+        for pushed in pushing:
+            run.pushes.extend(pushed.result())
     run.unstarted = plan.pulls - len(run.pulls)
     return run
 
