@@ -47,11 +47,12 @@ class LoadRun:
 
 
 def push_until(
-    stop: threading.Event, base_url: str, image: PulledImage, credentials: Credentials, n: int
+    stop: threading.Event, base_url: str, image: PulledImage, credentials: Credentials, n: int, timeout: float
 ) -> list[PullResult]:
-    """Push fresh one-layer images to ``<repository>-push`` until ``stop`` is set; each push timed."""
+    """Push fresh one-layer images to ``<repository>-push`` until ``stop`` is set; each push timed, a
+    failed one followed by a second's pause (never a tight loop against the registry measured)."""
     results: list[PullResult] = []
-    with RegistryApi(base_url, auth=(credentials.user, credentials.password)) as api:
+    with RegistryApi(base_url, auth=(credentials.user, credentials.password), timeout=timeout) as api:
         while not stop.is_set():
             result, start = PullResult(), time.perf_counter()
             try:
@@ -63,6 +64,8 @@ def push_until(
             result.seconds = time.perf_counter() - start
             result.steps["push"] = [result.seconds]
             results.append(result)
+            if not result.ok:
+                stop.wait(1.0)
     return results
 
 
@@ -95,7 +98,9 @@ def run_clients(base_url: str, image: PulledImage, credentials: Credentials, pla
 
     stop = threading.Event()
     with ThreadPoolExecutor(plan.clients + plan.pushers) as pool:
-        pushing = [pool.submit(push_until, stop, base_url, image, credentials, n) for n in range(plan.pushers)]
+        pushing = [
+            pool.submit(push_until, stop, base_url, image, credentials, n, plan.timeout) for n in range(plan.pushers)
+        ]
         try:
             for pulling in [pool.submit(client) for _ in range(plan.clients)]:
                 pulling.result()

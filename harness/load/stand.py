@@ -94,10 +94,13 @@ def registry_config(spec: Spec, port: int, *, auth: bool) -> str:
 
 
 def front_config(spec: Spec, port: int, registry_port: int) -> str:
-    """The rendered ``nginx.conf`` with its two addresses moved to free ports of 127.0.0.1 (host networking)."""
+    """The rendered ``nginx.conf`` with its addresses moved to free ports of 127.0.0.1 (host networking):
+    the IPv4 listen and the upstream; the IPv6 listen (the registry port on ``[::]``) is dropped."""
     text = render_front_config(spec)
+    ipv4, ipv6 = front_listen(spec)
     for rendered, here in (
-        (f"listen {front_listen(spec)};", f"listen 127.0.0.1:{port};"),
+        (ipv4, f"listen 127.0.0.1:{port};"),
+        (f"\n        {ipv6}", ""),
         (f"server {paths.REGISTRY_ADDR};", f"server 127.0.0.1:{registry_port};"),
     ):
         if text.count(rendered) != 1:

@@ -5,8 +5,10 @@ on every request (it rebuilds its URL router each time) plus a bcrypt check of t
 answers most of a pull without the registry and checks a password once per ``AUTH_CACHE_SECONDS``:
 
 - **passwords**: nginx's ``auth_basic`` against the htpasswd file (bcrypt), run in a subrequest whose
-  204 is cached for ``AUTH_CACHE_SECONDS`` per ``Authorization`` header; failures are never cached, and
-  a request without credentials bypasses the cache (it shares one empty key, and would queue on its lock). So a
+  answer (204, or 401) is cached for ``AUTH_CACHE_SECONDS`` per ``Authorization`` header: a client that
+  retries a wrong password costs one bcrypt check per that time, not one per request (a check blocks its
+  nginx worker for ~70 ms). A request without credentials bypasses the cache (it shares one empty key,
+  and would queue on its lock). So a
   removed user or an old password is refused at most that long after the file changes.
 - **the registry's liveness**: the challenge to a request without credentials (401) is given only while
   the registry answers ``/v2/`` (checked at most every ``LIVENESS_SECONDS``), else 500: so health checks
@@ -38,15 +40,18 @@ BODY_TIMEOUT_SECONDS: Final = 600
 _CACHE = paths.FRONT_CACHE_DIR_IN_CONTAINER
 _AUTH_SOCKET = f"{_CACHE}/auth.sock"
 _DIGEST = "sha256:[0-9a-f]{64}"
+_LISTEN_JOIN = "\n        "
 #: The registry's own answer to a request without the right credentials, which clients print.
 _UNAUTHORIZED = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}'
 
 
-def front_listen(spec: Spec) -> str:
-    """nginx's ``listen``: loopback behind the Let's Encrypt proxy, else the registry port (TLS if selfsigned)."""
+def front_listen(spec: Spec) -> list[str]:
+    """nginx's ``listen`` lines: loopback behind the Let's Encrypt proxy, else the registry port on IPv4
+    and IPv6 (TLS if selfsigned), as the registry's own ``:port`` did."""
     if spec.tls.mode == "letsencrypt":
-        return paths.FRONT_BEHIND_PROXY_ADDR
-    return f"{spec.registry.port} ssl" if spec.tls.mode == "selfsigned" else str(spec.registry.port)
+        return [f"listen {paths.FRONT_BEHIND_PROXY_ADDR};"]
+    ssl = " ssl" if spec.tls.mode == "selfsigned" else ""
+    return [f"listen {spec.registry.port}{ssl};", f"listen [::]:{spec.registry.port}{ssl};"]
 
 
 def _forwarded_proto(spec: Spec) -> str:
@@ -68,7 +73,7 @@ def render_front_config(spec: Spec) -> str:
             proxy_cache_lock on;"""
     return f"""daemon off;
 user root;
-worker_processes 1;
+worker_processes auto;
 pid {_CACHE}/nginx.pid;
 error_log stderr warn;
 events {{
@@ -118,7 +123,7 @@ http {{
         }}
     }}
     server {{
-        listen {front_listen(spec)};{tls}
+        {_LISTEN_JOIN.join(front_listen(spec))}{tls}
         client_max_body_size 0;
         client_body_timeout {BODY_TIMEOUT_SECONDS}s;
         proxy_read_timeout {BODY_TIMEOUT_SECONDS}s;
@@ -147,7 +152,7 @@ http {{
             proxy_set_header Content-Length "";
             proxy_cache auth;
             proxy_cache_key $http_authorization;
-            proxy_cache_valid 204 {AUTH_CACHE_SECONDS}s;
+            proxy_cache_valid 204 401 {AUTH_CACHE_SECONDS}s;
             proxy_cache_lock on;
             proxy_cache_bypass $anonymous;  # one key, never cached: no queue behind the lock
             proxy_no_cache $anonymous;

@@ -1,5 +1,6 @@
-"""The rendered front config, run by this host's nginx (Debian's, the one the front image is built from)
-before a stand-in registry on loopback: what it answers, what it caches, what reaches the registry.
+"""The rendered front config, run by this host's nginx (Debian's 1.22, the one the test image is built
+from; EC2 runs the upstream image, 1.28) before a stand-in registry on loopback: what it answers, what it
+caches, what reaches the registry.
 
 Only the container's paths and the two addresses are moved (to a temporary directory and free ports);
 the instance box runs the config unedited in the stack tier.
@@ -83,6 +84,7 @@ def front(tmp_path: Path) -> Iterator[Front]:
         (HTPASSWD_IN_CONTAINER, str(htpasswd)),
         (f"server {paths.REGISTRY_ADDR};", f"server 127.0.0.1:{server.server_port};"),
         ("listen 443;", f"listen 127.0.0.1:{port};"),
+        ("listen [::]:443;", ""),
         ("daemon off;", "daemon on;"),
     ):
         assert container_path in config

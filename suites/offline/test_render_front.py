@@ -32,11 +32,15 @@ def cached_locations(config: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("tls_mode", "listen"),
-    [("none", "listen 443;"), ("selfsigned", "listen 443 ssl;"), ("letsencrypt", "listen 127.0.0.1:5000;")],
+    [
+        ("none", ["listen 443;", "listen [::]:443;"]),
+        ("selfsigned", ["listen 443 ssl;", "listen [::]:443 ssl;"]),
+        ("letsencrypt", ["listen 127.0.0.1:5000;"]),
+    ],
 )
-def test_front_listens_where_operators_connect(tls_mode: str, listen: str) -> None:
+def test_front_listens_where_operators_connect(tls_mode: str, listen: list[str]) -> None:
     config = render_front_config(spec_of(tls_mode))
-    assert listen in config
+    assert re.findall(r"^        (listen (?!unix).*;)$", config, re.M) == listen  # IPv4 and IPv6, as the registry
     assert (paths.TLS_CERT_IN_CONTAINER in config) == (tls_mode == "selfsigned")
     assert f"server {paths.REGISTRY_ADDR};" in config
     forwarded = "$http_x_forwarded_proto" if tls_mode == "letsencrypt" else "$scheme"
@@ -55,7 +59,8 @@ def test_only_verified_passwords_are_remembered_and_only_briefly() -> None:
     config = render_front_config(spec_of("none"))
     auth_block = config.split("location = /.spotreg-auth {", 1)[1].split("}", 1)[0]
     assert "proxy_cache_key $http_authorization;" in auth_block
-    assert re.findall(r"proxy_cache_valid ([^;]+);", auth_block) == [f"204 {AUTH_CACHE_SECONDS}s"]
+    assert re.findall(r"proxy_cache_valid ([^;]+);", auth_block) == [f"204 401 {AUTH_CACHE_SECONDS}s"]
+    assert "proxy_cache_bypass $anonymous;" in auth_block and "proxy_no_cache $anonymous;" in auth_block
     assert "auth_basic_user_file /auth/htpasswd;" in config
     assert 'proxy_set_header Authorization "";' in config  # the registry never sees a password
     assert "auth_request /.spotreg-auth;" in config
