@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -223,7 +224,7 @@ def run_verify(
     reports = reports.expanduser().resolve()
     config = _absolute(config)
     smoke = smoke or SmokeOptions()
-    smoke = SmokeOptions(_absolute(smoke.ca), smoke.min_cert_days, smoke.insecure_http, smoke.resolve)
+    smoke = dataclasses.replace(smoke, ca=_absolute(smoke.ca))
     target, selection = _target(tier, config, endpoint, smoke)
     root = find_checkout(tier, checkout)
     phases_dir = reports / "phases"

@@ -85,13 +85,16 @@ if ((${#missing[@]} == 0)); then
     exit 0
 fi
 
+needs_nginx=no
+if [[ " ${missing[*]} " == *" nginx "* ]]; then needs_nginx=yes; fi
+
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     say "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    [[ " ${missing[*]} " == *" nginx "* ]] && refuse_nginx_starts
+    if [[ $needs_nginx == yes ]]; then refuse_nginx_starts; fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    [[ " ${missing[*]} " == *" nginx "* ]] && quiet_nginx
+    if [[ $needs_nginx == yes ]]; then quiet_nginx; fi
     still_missing=()
     for package in "${missing[@]}"; do
         is_installed "$package" || still_missing+=("$package")
@@ -107,7 +110,7 @@ fi
 say "cannot install packages here (needs root and apt-get); missing: ${missing[*]}"
 say "install them with:"
 say "    sudo apt-get update && sudo apt-get install -y ${missing[*]}"
-if [[ " ${missing[*]} " == *" nginx "* ]]; then
+if [[ $needs_nginx == yes ]]; then
     say "nginx's package starts a web server on :80: stop and disable it after (sudo systemctl disable --now nginx)"
 fi
 if ((${#missing_optional[@]} > 0)); then

@@ -79,9 +79,9 @@ def run(args: argparse.Namespace, teardown: TeardownRegistry) -> dict[str, Any]:
     """Boot the registries, run the interleaved rounds, and return the report; everything started is
     registered with `teardown` before it exists or right after."""
     import docker
-    from docker.errors import DockerException, ImageNotFound
+    from docker.errors import DockerException
 
-    from fixtures.docker_engine import disable_ryuk_unless_asked
+    from fixtures.docker_engine import disable_ryuk_unless_asked, image_present
     from fixtures.images.build import base_image, front_image, registry_image
 
     disable_ryuk_unless_asked()
@@ -94,10 +94,8 @@ def run(args: argparse.Namespace, teardown: TeardownRegistry) -> dict[str, Any]:
         ) from error
     teardown.register("the Docker client", client.close)
     for name in (registry_image(), front_image(), base_image()):
-        try:
-            client.images.get(name)
-        except ImageNotFound:
-            raise BenchmarkError(f"the image {name!r} is not in the engine: build it with `{_BUILD_IMAGES}`") from None
+        if not image_present(client, name):
+            raise BenchmarkError(f"the image {name!r} is not in the engine: build it with `{_BUILD_IMAGES}`")
     teardown.register("the images built or pulled", lambda: _sweep_images(client))
     teardown.register("the registry containers", lambda: _sweep_containers(client))
 

@@ -5,14 +5,15 @@ ones pull; behind the front, a user removed from the htpasswd file is refused on
 from __future__ import annotations
 
 import os
-import time
 
 import requests
 
 from harness.load.image import PulledImage
 from harness.load.pull import Credentials, pull_once
 from harness.load.stand import LEAVER, USER, Served
+from provisioning.errors import WaitTimeout
 from provisioning.render.front_config import AUTH_CACHE_SECONDS
+from provisioning.waits import poll_until
 
 #: The README's promise: a removed user is refused at most ``AUTH_CACHE_SECONDS`` after the file changes.
 REVOKED_WITHIN_SECONDS = AUTH_CACHE_SECONDS + 2
@@ -52,9 +53,13 @@ def _removed_user_refused(session: requests.Session, served: Served) -> bool:
     staged = served.htpasswd.with_name(f".{served.htpasswd.name}.new")
     staged.write_text("".join(line for line in lines if not line.startswith(f"{LEAVER}:")), encoding="utf-8")
     os.replace(staged, served.htpasswd)
-    deadline = time.monotonic() + REVOKED_WITHIN_SECONDS
-    while time.monotonic() < deadline:
-        if session.get(url, auth=leaver, timeout=30).status_code == 401:
-            return True
-        time.sleep(0.2)
-    return False
+
+    def refused() -> tuple[bool, str]:
+        status = session.get(url, auth=leaver, timeout=30).status_code
+        return status == 401, f"HTTP {status}"
+
+    try:
+        poll_until(f"{LEAVER} refused", refused, timeout=REVOKED_WITHIN_SECONDS, interval=0.2, max_interval=0.5)
+    except WaitTimeout:
+        return False
+    return True

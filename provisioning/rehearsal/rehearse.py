@@ -56,30 +56,44 @@ def _docker() -> Any:
     return client
 
 
-def _local_source(docker: Any, chosen: str | None, env: str, configured: str, default: str, what: str) -> str:
-    """The first image the engine has of: ``chosen``, or ``$env``, the ``configured`` one and ``default``."""
+def _local_source(
+    docker: Any, what: str, *, chosen: str | None, env: str, field: str, configured: str, default: str
+) -> str:
+    """The first image the engine has of: ``chosen``, or ``$env``, the ``configured`` one and ``default``;
+    RehearsalError naming each candidate and where it came from."""
     from docker.errors import ImageNotFound
 
-    wanted = [chosen] if chosen else [os.environ.get(env), configured, default]
-    candidates = [name for name in wanted if name]
-    for name in candidates:
+    origins = (
+        {f"--{what}-image": chosen}
+        if chosen
+        else {f"${env}": os.environ.get(env), field: configured, "default": default}
+    )
+    candidates = {origin: name for origin, name in origins.items() if name}
+    for name in candidates.values():
         try:
             docker.images.get(name)
             return name
         except ImageNotFound:
             continue
+    tried = ", ".join(f"{origin} = {name!r}" for origin, name in candidates.items())
     raise RehearsalError(
-        f"none of {', '.join(candidates)} is in the Docker engine",
+        f"no {what} image in the Docker engine: tried {tried}",
         hint=f"build the {what} image from Debian's package with `make images`",
     )
 
 
 def _registry_source(docker: Any, spec: Spec, chosen: str | None) -> str:
-    return _local_source(docker, chosen, REGISTRY_IMAGE_ENV, spec.registry.image, DEFAULT_REGISTRY_IMAGE, "registry")
+    return _local_source(
+        docker, "registry", chosen=chosen, env=REGISTRY_IMAGE_ENV, field="registry.image",
+        configured=spec.registry.image, default=DEFAULT_REGISTRY_IMAGE,
+    )  # fmt: skip
 
 
 def _front_source(docker: Any, spec: Spec, chosen: str | None) -> str:
-    return _local_source(docker, chosen, FRONT_IMAGE_ENV, spec.registry.front_image, DEFAULT_FRONT_IMAGE, "front")
+    return _local_source(
+        docker, "front", chosen=chosen, env=FRONT_IMAGE_ENV, field="registry.front_image",
+        configured=spec.registry.front_image, default=DEFAULT_FRONT_IMAGE,
+    )  # fmt: skip
 
 
 def _refuse_unplayable(spec: Spec) -> None:

@@ -34,7 +34,6 @@ AUTH_CACHE_SECONDS: Final = 10
 LIVENESS_SECONDS: Final = 2
 CONTENT_CACHE_SECONDS: Final = 60
 REALM: Final = "spotreg"
-HTPASSWD_IN_CONTAINER: Final = paths.HTPASSWD_IN_CONTAINER
 #: Long pushes: a layer's last PUT waits for S3 to assemble the upload.
 BODY_TIMEOUT_SECONDS: Final = 600
 _CACHE = paths.FRONT_CACHE_DIR_IN_CONTAINER
@@ -105,7 +104,7 @@ http {{
                 rewrite ^ /anonymous last;
             }}
             auth_basic {REALM};
-            auth_basic_user_file {HTPASSWD_IN_CONTAINER};
+            auth_basic_user_file {paths.HTPASSWD_IN_CONTAINER};
             try_files /nonexistent =204;
         }}
         location = /anonymous {{

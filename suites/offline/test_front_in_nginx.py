@@ -21,7 +21,7 @@ import requests
 
 from harness.loopback import free_port
 from provisioning.render import paths
-from provisioning.render.front_config import HTPASSWD_IN_CONTAINER, render_front_config
+from provisioning.render.front_config import render_front_config
 from provisioning.secrets import make_htpasswd
 from suites.offline.render_samples import matrix_spec
 
@@ -81,7 +81,7 @@ def front(tmp_path: Path) -> Iterator[Front]:
     config = render_front_config(matrix_spec(("none", "route53")))
     for container_path, here in (
         (paths.FRONT_CACHE_DIR_IN_CONTAINER, str(tmp_path / "cache")),
-        (HTPASSWD_IN_CONTAINER, str(htpasswd)),
+        (paths.HTPASSWD_IN_CONTAINER, str(htpasswd)),
         (f"server {paths.REGISTRY_ADDR};", f"server 127.0.0.1:{server.server_port};"),
         ("listen 443;", f"listen 127.0.0.1:{port};"),
         ("listen [::]:443;", ""),

@@ -188,8 +188,14 @@ def test_the_front_source_is_the_environment_s_the_configured_or_the_default_ima
     assert rehearse._front_source(engine, spec, rehearse.DEFAULT_FRONT_IMAGE) == rehearse.DEFAULT_FRONT_IMAGE
     only_the_default = _engine_with(rehearse.DEFAULT_FRONT_IMAGE)
     assert rehearse._front_source(only_the_default, spec, None) == rehearse.DEFAULT_FRONT_IMAGE
-    with pytest.raises(rehearse.RehearsalError, match="is in the Docker engine") as refused:
+    with pytest.raises(rehearse.RehearsalError, match="no front image in the Docker engine: tried ") as refused:
         rehearse._front_source(_engine_with(), spec, None)
+    for origin, name in (
+        (f"${rehearse.FRONT_IMAGE_ENV}", "local/nginx:mine"),
+        ("registry.front_image", spec.registry.front_image),
+        ("default", rehearse.DEFAULT_FRONT_IMAGE),
+    ):
+        assert f"{origin} = {name!r}" in str(refused.value)  # each candidate, and where it came from
     assert refused.value.hint == "build the front image from Debian's package with `make images`"
 
 

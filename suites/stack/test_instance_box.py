@@ -18,7 +18,6 @@ from provisioning.names import tls_ca_parameter
 from provisioning.rehearsal.overrides import BOX_OVERRIDES, UNIT_DROP_IN, UNIT_ENVIRONMENT, render_unit_drop_in
 from provisioning.render import paths
 from provisioning.render.container import render_front_run, render_registry_run
-from provisioning.render.front_config import HTPASSWD_IN_CONTAINER
 from provisioning.render.registry_config import CONFIG_PATH_IN_CONTAINER, render_registry_config
 from provisioning.secrets import htpasswd_matches
 
@@ -114,7 +113,7 @@ def test_the_box_differs_from_ec2_only_by_the_listed_overrides(registry):
 def test_secrets_come_from_ssm_where_the_provisioner_put_them(registry):
     deployment, spec = registry.deployment, registry.spec
     htpasswd = deployment.parameter(names.htpasswd_parameter(spec))
-    served = registry.container_file(HTPASSWD_IN_CONTAINER, names.FRONT_CONTAINER_NAME)  # where the front looks
+    served = registry.container_file(paths.HTPASSWD_IN_CONTAINER, names.FRONT_CONTAINER_NAME)  # where the front looks
     assert served.decode() == htpasswd.rstrip("\n") + "\n"  # fetch_parameter's printf '%s\n'
     assert htpasswd_matches(served.decode(), {USER: deployment.passwords[USER]})
     assert registry.in_box("stat", "-c", "%a", names.HTPASSWD_PATH).strip() == "600"
