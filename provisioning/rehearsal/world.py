@@ -149,8 +149,13 @@ class World:
             Preload(self._archive(self.front_source), self.front_source, spec.registry.front_image),
         ]
         if spec.tls.mode == "letsencrypt":
-            if acme is None or self.proxy_source is None:
-                raise ValueError("a letsencrypt box needs an ACME server (acme=) and the world's proxy_source")
+            missing = [
+                what
+                for what, value in (("acme=", acme), ("the world's proxy_source", self.proxy_source))
+                if value is None
+            ]
+            if missing or self.proxy_source is None:  # (the second for the type checker)
+                raise ValueError(f"{spec.deployment.name}: a letsencrypt box needs {' and '.join(missing)}")
             preloads.append(Preload(self._archive(self.proxy_source), self.proxy_source, spec.tls.proxy_image))
         ec2 = self.moto.client("ec2", spec.deployment.region)
         instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]

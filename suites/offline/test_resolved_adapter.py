@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from harness.smoke import SmokeConfigError, SmokeTarget
 from provisioning.health import resolving_session
@@ -45,9 +46,13 @@ def test_a_name_that_does_not_resolve_reaches_the_address_with_its_own_host_head
 
 def test_other_names_are_not_redirected(server) -> None:
     port, hosts = server
-    with resolving_session("registry.invalid", "127.0.0.1") as session:
-        session.get(f"http://127.0.0.1:{port}/v2/", timeout=5)
+    # the name goes to 127.0.0.2, where nothing listens: a redirected request would be refused
+    with resolving_session("registry.invalid", "127.0.0.2") as session:
+        answer = session.get(f"http://127.0.0.1:{port}/v2/", timeout=5)
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"http://registry.invalid:{port}/v2/", timeout=5)
 
+    assert answer.status_code == 204
     assert hosts == [f"127.0.0.1:{port}"]
 
 
